@@ -1,0 +1,59 @@
+package block
+
+import "context"
+
+// Iterator walks a listing in key order one page at a time, so memory stays
+// bounded by the page size however many keys there are. It is not safe for
+// concurrent use.
+type Iterator struct {
+	ctx    context.Context
+	store  Store
+	bucket string
+	opts   ListOptions
+	page   []ListItem
+	pos    int
+	done   bool
+	err    error
+	cur    ListItem
+}
+
+// ListAll returns an iterator over every item opts selects (opts.MaxKeys is
+// the page size; 0 means 1,000), starting after opts.StartAfter.
+func ListAll(ctx context.Context, s Store, bucket string, opts ListOptions) *Iterator {
+	return &Iterator{ctx: ctx, store: s, bucket: bucket, opts: opts}
+}
+
+// Next advances to the next item and reports whether there is one.
+func (it *Iterator) Next() bool {
+	if it.err != nil {
+		return false
+	}
+	for it.pos >= len(it.page) {
+		if it.done {
+			return false
+		}
+		if err := it.ctx.Err(); err != nil {
+			it.err = err
+			return false
+		}
+		page, err := it.store.List(it.ctx, it.bucket, it.opts)
+		if err != nil {
+			it.err = err
+			return false
+		}
+		it.page, it.pos = page.Items, 0
+		it.done = !page.Truncated || len(page.Items) == 0
+		if len(page.Items) > 0 {
+			it.opts.StartAfter = page.Items[len(page.Items)-1].Key
+		}
+	}
+	it.cur = it.page[it.pos]
+	it.pos++
+	return true
+}
+
+// Item returns the current item.
+func (it *Iterator) Item() ListItem { return it.cur }
+
+// Err returns the error that stopped the iteration, if any.
+func (it *Iterator) Err() error { return it.err }
