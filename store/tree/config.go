@@ -1,0 +1,79 @@
+package tree
+
+import "fmt"
+
+// Defaults of Config.
+const (
+	DefaultTargetEntries    = 1024
+	DefaultMaxBytes         = 16 << 20
+	DefaultCacheRanges      = 1024
+	DefaultKnownIDs         = 1 << 16
+	DefaultWriteConcurrency = 4
+)
+
+// Config tunes a Manager. The zero value is usable: every zero field takes
+// its default.
+type Config struct {
+	// TargetEntries is the mean number of entries of a range: a range ends
+	// after a key whose path hash is a multiple of TargetEntries. Default
+	// 1,024.
+	TargetEntries int
+	// MaxEntries forces a range boundary once a range holds this many
+	// entries. Default 8 × TargetEntries.
+	MaxEntries int
+	// MaxBytes forces a range boundary once the canonical encoding of a
+	// range's entries reaches this many bytes. Default 16 MiB.
+	MaxBytes int64
+	// CacheRanges is how many decoded ranges and metaranges the Manager
+	// keeps in its LRU cache. Default 1,024.
+	CacheRanges int
+	// KnownIDs is how many range and metarange files the Manager remembers
+	// as already stored, so that writing them again costs no Stat. Default
+	// 65,536.
+	KnownIDs int
+	// WriteConcurrency is how many range files one Writer encodes and
+	// uploads at the same time. Default 4.
+	WriteConcurrency int
+}
+
+// Validate reports whether c (after defaults) is usable.
+func (c Config) Validate() error {
+	d := c.withDefaults()
+	switch {
+	case d.TargetEntries < 1:
+		return fmt.Errorf("%w: tree TargetEntries %d: must be positive", errInvalidConfig, c.TargetEntries)
+	case d.MaxEntries < 1:
+		return fmt.Errorf("%w: tree MaxEntries %d: must be positive", errInvalidConfig, c.MaxEntries)
+	case d.MaxBytes < 1:
+		return fmt.Errorf("%w: tree MaxBytes %d: must be positive", errInvalidConfig, c.MaxBytes)
+	case d.CacheRanges < 1:
+		return fmt.Errorf("%w: tree CacheRanges %d: must be positive", errInvalidConfig, c.CacheRanges)
+	case d.KnownIDs < 1:
+		return fmt.Errorf("%w: tree KnownIDs %d: must be positive", errInvalidConfig, c.KnownIDs)
+	case d.WriteConcurrency < 1:
+		return fmt.Errorf("%w: tree WriteConcurrency %d: must be positive", errInvalidConfig, c.WriteConcurrency)
+	}
+	return nil
+}
+
+func (c Config) withDefaults() Config {
+	if c.TargetEntries == 0 {
+		c.TargetEntries = DefaultTargetEntries
+	}
+	if c.MaxEntries == 0 {
+		c.MaxEntries = 8 * c.TargetEntries
+	}
+	if c.MaxBytes == 0 {
+		c.MaxBytes = DefaultMaxBytes
+	}
+	if c.CacheRanges == 0 {
+		c.CacheRanges = DefaultCacheRanges
+	}
+	if c.KnownIDs == 0 {
+		c.KnownIDs = DefaultKnownIDs
+	}
+	if c.WriteConcurrency == 0 {
+		c.WriteConcurrency = DefaultWriteConcurrency
+	}
+	return c
+}

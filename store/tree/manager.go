@@ -1,0 +1,284 @@
+package tree
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"sync/atomic"
+
+	lru "github.com/hashicorp/golang-lru/v2"
+	"golang.org/x/sync/singleflight"
+
+	"github.com/lakeq/lakeq/store"
+	"github.com/lakeq/lakeq/store/block"
+)
+
+// Manager reads and writes trees. It is safe for concurrent use; one
+// Manager serves any number of namespaces.
+type Manager struct {
+	cfg   Config
+	cache *lru.Cache[cacheKey, *decoded]
+	// known remembers files known to exist, with their sizes.
+	known *lru.Cache[cacheKey, int64]
+	loads singleflight.Group
+
+	rangesOpened      atomic.Int64
+	rangesWritten     atomic.Int64
+	metaRangesWritten atomic.Int64
+	cacheHits         atomic.Int64
+	cacheMisses       atomic.Int64
+}
+
+// decoded is the cached content of one file.
+type decoded struct {
+	entries []store.Entry // a range
+	ranges  []RangeInfo   // a metarange
+}
+
+// Stats are a Manager's cumulative counters.
+type Stats struct {
+	// RangesOpened counts every range read (GetRange, iterators, Apply,
+	// Diff, Merge, Replace), whether served by the cache or not.
+	RangesOpened int64
+	// RangesWritten counts range files actually created; writing a range
+	// that already exists is not counted.
+	RangesWritten int64
+	// MetaRangesWritten counts metarange files actually created.
+	MetaRangesWritten int64
+	// CacheHits and CacheMisses count reads of ranges and metaranges
+	// served by, or missing from, the cache.
+	CacheHits, CacheMisses int64
+}
+
+// NewManager returns a Manager configured by cfg.
+func NewManager(cfg Config) (*Manager, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	cfg = cfg.withDefaults()
+	cache, err := lru.New[cacheKey, *decoded](cfg.CacheRanges)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", errInvalidConfig, err)
+	}
+	known, err := lru.New[cacheKey, int64](cfg.KnownIDs)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", errInvalidConfig, err)
+	}
+	return &Manager{cfg: cfg, cache: cache, known: known}, nil
+}
+
+// Config returns the Manager's configuration with defaults applied.
+func (m *Manager) Config() Config { return m.cfg }
+
+// Stats returns a snapshot of the cumulative counters.
+func (m *Manager) Stats() Stats {
+	return Stats{
+		RangesOpened:      m.rangesOpened.Load(),
+		RangesWritten:     m.rangesWritten.Load(),
+		MetaRangesWritten: m.metaRangesWritten.Load(),
+		CacheHits:         m.cacheHits.Load(),
+		CacheMisses:       m.cacheMisses.Load(),
+	}
+}
+
+// EmptyMetaRange returns the id of the metarange with no ranges, writing it
+// to ns if it is not there yet.
+func (m *Manager) EmptyMetaRange(ctx context.Context, ns Namespace) (MetaRangeID, error) {
+	return m.WriteMetaRange(ctx, ns, nil)
+}
+
+// WriteMetaRange writes the metarange listing ranges (ordered, disjoint,
+// already stored in ns) and returns its id. A metarange already stored is
+// not written again.
+func (m *Manager) WriteMetaRange(ctx context.Context, ns Namespace, ranges []RangeInfo) (MetaRangeID, error) {
+	if err := ns.Validate(); err != nil {
+		return "", err
+	}
+	if err := validateRanges(ranges); err != nil {
+		return "", err
+	}
+	id := metaRangeIDOf(ranges)
+	key := makeKey(ns, kindMetaRange, string(id))
+	written, _, err := m.putFile(ctx, ns, key, ns.MetaRangeKey(id), func(buf *bytes.Buffer) error {
+		return encodeMetaRange(buf, ranges)
+	})
+	if err != nil {
+		return "", fmt.Errorf("write metarange %s: %w", id, err)
+	}
+	if written {
+		m.metaRangesWritten.Add(1)
+	}
+	m.cache.Add(key, &decoded{ranges: cloneRanges(ranges)})
+	return id, nil
+}
+
+func validateRanges(ranges []RangeInfo) error {
+	for i := range ranges {
+		r := &ranges[i]
+		if err := validateID(string(r.ID)); err != nil {
+			return fmt.Errorf("range %d: %w", i, err)
+		}
+		if r.MinKey == "" || r.MinKey > r.MaxKey || r.Count < 1 {
+			return fmt.Errorf("%w: range %d (%s): keys [%q, %q], %d entries", store.ErrInvalidValue, i, r.ID, r.MinKey, r.MaxKey, r.Count)
+		}
+		if i > 0 && ranges[i-1].MaxKey >= r.MinKey {
+			return fmt.Errorf("%w: range %d starts at %q, not after the previous range's end %q", ErrOutOfOrder, i, r.MinKey, ranges[i-1].MaxKey)
+		}
+	}
+	return nil
+}
+
+// GetMetaRange returns the ranges of metarange id, in key order.
+func (m *Manager) GetMetaRange(ctx context.Context, ns Namespace, id MetaRangeID) ([]RangeInfo, error) {
+	ranges, err := m.metaRange(ctx, ns, id)
+	if err != nil {
+		return nil, err
+	}
+	return cloneRanges(ranges), nil
+}
+
+// GetRange returns the entries of range id, in path order. The entries'
+// Metadata maps are shared with the cache and must not be modified.
+func (m *Manager) GetRange(ctx context.Context, ns Namespace, id RangeID) ([]store.Entry, error) {
+	entries, err := m.rangeEntries(ctx, ns, id)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]store.Entry, len(entries))
+	copy(out, entries)
+	return out, nil
+}
+
+// metaRange returns the cached, shared ranges of metarange id.
+func (m *Manager) metaRange(ctx context.Context, ns Namespace, id MetaRangeID) ([]RangeInfo, error) {
+	if err := ns.Validate(); err != nil {
+		return nil, err
+	}
+	if err := validateID(string(id)); err != nil {
+		return nil, fmt.Errorf("metarange: %w", err)
+	}
+	d, err := m.load(ctx, ns, makeKey(ns, kindMetaRange, string(id)), ns.MetaRangeKey(id), func(data []byte) (*decoded, error) {
+		ranges, err := decodeMetaRange(data)
+		if err != nil {
+			return nil, err
+		}
+		if got := metaRangeIDOf(ranges); got != id {
+			return nil, fmt.Errorf("%w: content hashes to %s", ErrCorrupt, got)
+		}
+		return &decoded{ranges: ranges}, nil
+	})
+	if err != nil {
+		if errors.Is(err, block.ErrNotFound) {
+			return nil, fmt.Errorf("%w: %s: %w", ErrMetaRangeNotFound, id, err)
+		}
+		return nil, fmt.Errorf("read metarange %s: %w", id, err)
+	}
+	return d.ranges, nil
+}
+
+// rangeEntries returns the cached, shared entries of range id; it counts as
+// one range opened.
+func (m *Manager) rangeEntries(ctx context.Context, ns Namespace, id RangeID) ([]store.Entry, error) {
+	if err := ns.Validate(); err != nil {
+		return nil, err
+	}
+	if err := validateID(string(id)); err != nil {
+		return nil, fmt.Errorf("range: %w", err)
+	}
+	m.rangesOpened.Add(1)
+	d, err := m.load(ctx, ns, makeKey(ns, kindRange, string(id)), ns.RangeKey(id), func(data []byte) (*decoded, error) {
+		entries, err := decodeRange(data)
+		if err != nil {
+			return nil, err
+		}
+		if got, _ := rangeIDOf(entries); got != id {
+			return nil, fmt.Errorf("%w: content hashes to %s", ErrCorrupt, got)
+		}
+		if len(entries) == 0 {
+			return nil, fmt.Errorf("%w: range has no entries", ErrCorrupt)
+		}
+		return &decoded{entries: entries}, nil
+	})
+	if err != nil {
+		if errors.Is(err, block.ErrNotFound) {
+			return nil, fmt.Errorf("%w: %s: %w", ErrRangeNotFound, id, err)
+		}
+		return nil, fmt.Errorf("read range %s: %w", id, err)
+	}
+	return d.entries, nil
+}
+
+// load returns the decoded file at objKey through the cache; concurrent
+// misses of the same file share one read.
+func (m *Manager) load(ctx context.Context, ns Namespace, key cacheKey, objKey string, decode func([]byte) (*decoded, error)) (*decoded, error) {
+	if d, ok := m.cache.Get(key); ok {
+		m.cacheHits.Add(1)
+		return d, nil
+	}
+	m.cacheMisses.Add(1)
+	flightKey := fmt.Sprintf("%p\x00%s\x00%s\x00%d\x00%s", key.store, key.bucket, key.prefix, key.kind, key.id)
+	v, err, _ := m.loads.Do(flightKey, func() (any, error) {
+		if d, ok := m.cache.Get(key); ok {
+			return d, nil
+		}
+		rc, info, err := ns.Store.Get(ctx, ns.Bucket, objKey, nil)
+		if err != nil {
+			return nil, err
+		}
+		data, err := readAll(rc, info.Size)
+		rc.Close()
+		if err != nil {
+			return nil, err
+		}
+		d, err := decode(data)
+		if err != nil {
+			return nil, err
+		}
+		m.cache.Add(key, d)
+		m.known.Add(key, int64(len(data)))
+		return d, nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return v.(*decoded), nil
+}
+
+// putFile stores the file encode produces at objKey unless it is known to
+// exist already. It reports whether it wrote, and the file's size when
+// known.
+func (m *Manager) putFile(ctx context.Context, ns Namespace, key cacheKey, objKey string, encode func(*bytes.Buffer) error) (bool, int64, error) {
+	if size, ok := m.known.Get(key); ok {
+		return false, size, nil
+	}
+	info, err := ns.Store.Stat(ctx, ns.Bucket, objKey)
+	switch {
+	case err == nil:
+		m.known.Add(key, info.Size)
+		return false, info.Size, nil
+	case !errors.Is(err, block.ErrNotFound):
+		return false, 0, err
+	}
+	var buf bytes.Buffer
+	if err := encode(&buf); err != nil {
+		return false, 0, err
+	}
+	size := int64(buf.Len())
+	if _, err := ns.Store.Put(ctx, ns.Bucket, objKey, &buf, size, block.PutOptions{ContentType: parquetContentType}); err != nil {
+		return false, 0, err
+	}
+	m.known.Add(key, size)
+	return true, size, nil
+}
+
+const parquetContentType = "application/vnd.apache.parquet"
+
+func cloneRanges(r []RangeInfo) []RangeInfo {
+	if r == nil {
+		return []RangeInfo{}
+	}
+	out := make([]RangeInfo, len(r))
+	copy(out, r)
+	return out
+}

@@ -1,0 +1,257 @@
+package tree
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"maps"
+
+	"github.com/zeebo/xxh3"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/lakeq/lakeq/store"
+)
+
+// Writer streams entries in strictly increasing path order into
+// content-defined ranges, and ranges into a metarange. It uploads up to
+// Config.WriteConcurrency ranges while the caller keeps adding, so it holds
+// at most that many ranges plus the pending one in memory. A Writer is not
+// safe for concurrent use.
+type Writer struct {
+	m   *Manager
+	ctx context.Context // the caller's context, for Close
+	ns  Namespace
+	g   *errgroup.Group
+	gc  context.Context // canceled when an upload fails
+
+	pending      []store.Entry
+	hash         *hasher
+	pendingBytes int64 // canonical encoding bytes of pending
+	pendingSize  int64 // sum of pending entries' Size
+
+	last    string // last key added, entry or range
+	hasLast bool
+
+	ranges  []*rangeJob
+	err     error // sticky
+	closed  bool
+	discard bool // cut ranges but upload nothing
+}
+
+// rangeJob is one range of the writer's output; FileSize is set by its
+// upload.
+type rangeJob struct {
+	info RangeInfo
+}
+
+// NewWriter returns a Writer of a new tree in ns. ctx bounds every upload
+// the writer makes, including the one Close makes.
+func (m *Manager) NewWriter(ctx context.Context, ns Namespace) *Writer {
+	w := &Writer{m: m, ctx: ctx, ns: ns}
+	w.g, w.gc = errgroup.WithContext(ctx)
+	w.g.SetLimit(m.cfg.WriteConcurrency)
+	if err := ns.Validate(); err != nil {
+		w.err = err
+	}
+	return w
+}
+
+// Add appends a copy of e. e.Path must be a valid path after every key
+// added before, else the error wraps ErrOutOfOrder (or
+// store.ErrInvalidPath); the writer stays usable after such an error.
+func (w *Writer) Add(e *store.Entry) error {
+	if err := w.check(); err != nil {
+		return err
+	}
+	if err := store.ValidatePath(e.Path); err != nil {
+		return err
+	}
+	if w.hasLast && e.Path <= w.last {
+		return fmt.Errorf("%w: %q added after %q", ErrOutOfOrder, e.Path, w.last)
+	}
+	c := *e
+	if len(c.Metadata) > 0 {
+		c.Metadata = maps.Clone(c.Metadata)
+	} else {
+		c.Metadata = nil
+	}
+	return w.add(&c)
+}
+
+// add appends e, which the caller guarantees is valid, in order and never
+// modified afterwards.
+func (w *Writer) add(e *store.Entry) error {
+	if w.hash == nil {
+		w.hash = newHasher(rangeTag)
+		if w.pending == nil {
+			w.pending = make([]store.Entry, 0, min(w.m.cfg.TargetEntries, w.m.cfg.MaxEntries, 1024))
+		}
+	}
+	w.pending = append(w.pending, *e)
+	w.pendingBytes += int64(w.hash.addEntry(e))
+	w.pendingSize += e.Size
+	w.last, w.hasLast = e.Path, true
+	if w.m.isBoundary(e.Path) || len(w.pending) >= w.m.cfg.MaxEntries || w.pendingBytes >= w.m.cfg.MaxBytes {
+		return w.cut()
+	}
+	return nil
+}
+
+// isBoundary reports whether a range ends after path by content.
+func (m *Manager) isBoundary(path string) bool {
+	return xxh3.HashString(path)%uint64(m.cfg.TargetEntries) == 0
+}
+
+// cut ends the pending range and starts its upload.
+func (w *Writer) cut() error {
+	entries := w.pending
+	job := &rangeJob{info: RangeInfo{
+		ID:     RangeID(w.hash.sum()),
+		MinKey: entries[0].Path,
+		MaxKey: entries[len(entries)-1].Path,
+		Count:  int64(len(entries)),
+		Bytes:  w.pendingSize,
+	}}
+	w.ranges = append(w.ranges, job)
+	w.pending, w.hash, w.pendingBytes, w.pendingSize = nil, nil, 0, 0
+	if w.discard {
+		return nil
+	}
+	if w.gc.Err() != nil {
+		return w.fail()
+	}
+	m, ns, gc := w.m, w.ns, w.gc
+	w.g.Go(func() error {
+		size, err := m.writeRange(gc, ns, job.info.ID, entries)
+		if err != nil {
+			return err
+		}
+		job.info.FileSize = size
+		return nil
+	})
+	return nil
+}
+
+// fail records the first upload error as the writer's error.
+func (w *Writer) fail() error {
+	if err := w.g.Wait(); err != nil {
+		w.err = err
+	} else {
+		w.err = w.gc.Err()
+	}
+	return w.err
+}
+
+// writeRange stores range id holding entries unless it exists already, and
+// returns the file's size when known.
+func (m *Manager) writeRange(ctx context.Context, ns Namespace, id RangeID, entries []store.Entry) (int64, error) {
+	written, size, err := m.putFile(ctx, ns, makeKey(ns, kindRange, string(id)), ns.RangeKey(id), func(buf *bytes.Buffer) error {
+		return encodeRange(buf, entries)
+	})
+	if err != nil {
+		return 0, fmt.Errorf("write range %s: %w", id, err)
+	}
+	if written {
+		m.rangesWritten.Add(1)
+	}
+	return size, nil
+}
+
+// AddRange appends an existing range of ns without opening it. It is legal
+// only when the writer has no pending entries (else ErrPendingEntries) and
+// r.MinKey is after every key added before (else ErrOutOfOrder).
+func (w *Writer) AddRange(r RangeInfo) error {
+	if err := w.check(); err != nil {
+		return err
+	}
+	if len(w.pending) > 0 {
+		return fmt.Errorf("%w: cannot add range %s before %d pending entries are cut", ErrPendingEntries, r.ID, len(w.pending))
+	}
+	if err := validateID(string(r.ID)); err != nil {
+		return err
+	}
+	if r.MinKey == "" || r.MinKey > r.MaxKey || r.Count < 1 {
+		return fmt.Errorf("%w: range %s: keys [%q, %q], %d entries", store.ErrInvalidValue, r.ID, r.MinKey, r.MaxKey, r.Count)
+	}
+	if err := w.gc.Err(); err != nil {
+		return w.fail()
+	}
+	if w.hasLast && r.MinKey <= w.last {
+		return fmt.Errorf("%w: range %s starts at %q, not after %q", ErrOutOfOrder, r.ID, r.MinKey, w.last)
+	}
+	w.ranges = append(w.ranges, &rangeJob{info: r})
+	w.last, w.hasLast = r.MaxKey, true
+	return nil
+}
+
+// Pending reports whether the writer holds entries not yet cut into a
+// range, that is, whether it is not at a range boundary.
+func (w *Writer) Pending() bool { return len(w.pending) > 0 }
+
+// Ranges returns the ranges cut or added so far, in order. FileSize is not
+// reported for ranges still uploading.
+func (w *Writer) Ranges() []RangeInfo {
+	out := make([]RangeInfo, len(w.ranges))
+	for i, j := range w.ranges {
+		out[i] = RangeInfo{ID: j.info.ID, MinKey: j.info.MinKey, MaxKey: j.info.MaxKey, Count: j.info.Count, Bytes: j.info.Bytes}
+	}
+	return out
+}
+
+// CloseRanges cuts the pending entries into a last range, waits for every
+// upload, and returns all ranges written or passed through, in order. The
+// writer cannot be used afterwards.
+func (w *Writer) CloseRanges() ([]RangeInfo, error) {
+	if err := w.check(); err != nil {
+		w.Abort()
+		return nil, err
+	}
+	if len(w.pending) > 0 {
+		if err := w.cut(); err != nil {
+			w.Abort()
+			return nil, err
+		}
+	}
+	w.closed = true
+	if err := w.g.Wait(); err != nil {
+		w.err = err
+		return nil, err
+	}
+	out := make([]RangeInfo, len(w.ranges))
+	for i, j := range w.ranges {
+		out[i] = j.info
+	}
+	return out, nil
+}
+
+// Close is CloseRanges followed by writing the metarange of the ranges; it
+// returns the metarange's id.
+func (w *Writer) Close() (MetaRangeID, error) {
+	ranges, err := w.CloseRanges()
+	if err != nil {
+		return "", err
+	}
+	if w.discard {
+		return "", nil
+	}
+	return w.m.WriteMetaRange(w.ctx, w.ns, ranges)
+}
+
+// Abort stops the writer without writing a metarange and waits for the
+// uploads under way. Ranges already stored stay, unreferenced. Abort after
+// Close does nothing.
+func (w *Writer) Abort() {
+	w.closed = true
+	w.pending = nil
+	_ = w.g.Wait()
+}
+
+func (w *Writer) check() error {
+	switch {
+	case w.closed:
+		return ErrWriterClosed
+	case w.err != nil:
+		return w.err
+	}
+	return nil
+}
