@@ -2,6 +2,12 @@
 // Every implementation's tests call Run, so that all of them keep the same
 // promises: byte-ordered scans, atomic compare-and-swap, separate counters,
 // isolated partitions, copied values, and the kv error sentinels.
+//
+// Two behaviours the kv.Store comments leave open are pinned here so that
+// both implementations agree: a negative ScanOptions.Limit fails with an
+// error wrapping store.ErrInvalid, and an Incr that would overflow int64
+// fails with an error wrapping store.ErrInvalid and leaves the counter as
+// it was.
 package kvtest
 
 import (
