@@ -124,12 +124,20 @@ func testPutUnknownSize(t *testing.T, s block.Store, bucket string) {
 
 func testPutShortBody(t *testing.T, s block.Store, bucket string) {
 	ctx := context.Background()
-	_, err := s.Put(ctx, bucket, "short", bytes.NewReader([]byte("abc")), 10, block.PutOptions{})
-	if err == nil {
-		t.Fatal("Put of a 3-byte body declared as 10 bytes succeeded")
+	readers := map[string]io.Reader{
+		"seekable":  bytes.NewReader([]byte("abc")),
+		"stream":    onlyReader{bytes.NewReader([]byte("abc"))},
+		"multipart": onlyReader{bytes.NewReader(make([]byte, 6<<20))},
 	}
-	if _, err := s.Stat(ctx, bucket, "short"); !errors.Is(err, block.ErrNotFound) {
-		t.Fatalf("Stat after failed Put = %v, want ErrNotFound", err)
+	for name, r := range readers {
+		key := "short/" + name
+		_, err := s.Put(ctx, bucket, key, r, 20<<20, block.PutOptions{})
+		if !errors.Is(err, store.ErrInvalid) {
+			t.Errorf("Put of a %s body shorter than its size = %v, want ErrInvalid", name, err)
+		}
+		if _, err := s.Stat(ctx, bucket, key); !errors.Is(err, block.ErrNotFound) {
+			t.Errorf("Stat after failed Put = %v, want ErrNotFound", err)
+		}
 	}
 }
 
@@ -226,7 +234,10 @@ func testMissingBucket(t *testing.T, s block.Store, bucket string) {
 			_, err := s.Put(ctx, missing, "k", bytes.NewReader([]byte("x")), 1, block.PutOptions{})
 			return err
 		},
-		"List": func() error { _, err := s.List(ctx, missing, block.ListOptions{}); return err },
+		"List":       func() error { _, err := s.List(ctx, missing, block.ListOptions{}); return err },
+		"Delete":     func() error { return s.Delete(ctx, missing, "k") },
+		"DeleteMany": func() error { _, err := s.DeleteMany(ctx, missing, []string{"k", "l"}); return err },
+		"Copy":       func() error { _, err := s.Copy(ctx, missing, "k", bucket, "k"); return err },
 	}
 	for name, fn := range checks {
 		if err := fn(); !errors.Is(err, block.ErrBucketNotFound) {

@@ -87,7 +87,10 @@ func (l *lister) readDir(dir string) ([]dirEntry, error) {
 	}
 	ents, err := f.ReadDir(-1)
 	f.Close()
-	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+	if err != nil {
+		if errors.Is(err, fs.ErrNotExist) || errors.Is(err, syscall.ENOTDIR) {
+			return nil, nil // gone, or a file where the prefix expects a directory
+		}
 		return nil, err
 	}
 	out := make([]dirEntry, 0, len(ents))

@@ -1,0 +1,155 @@
+package s3_test
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+	"sync/atomic"
+	"testing"
+
+	"github.com/lakeq/lakeq/store"
+	"github.com/lakeq/lakeq/store/block"
+	"github.com/lakeq/lakeq/store/block/blocktest"
+	"github.com/lakeq/lakeq/store/block/s3"
+	"github.com/lakeq/lakeq/store/block/s3/miniotest"
+)
+
+func TestS3Conformance(t *testing.T) {
+	srv := miniotest.Start(t)
+	st := srv.NewStore(t, nil)
+	var n atomic.Int64
+	blocktest.Run(t, func(t *testing.T) (block.Store, string) {
+		bucket := fmt.Sprintf("conformance-%d", n.Add(1))
+		srv.MakeBucket(t, bucket)
+		return st, bucket
+	})
+}
+
+func TestS3CopyMultipart(t *testing.T) {
+	ctx := context.Background()
+	srv := miniotest.Start(t)
+	srv.MakeBucket(t, "copy")
+	// A 10 MiB copy threshold makes a 25 MiB object take the multipart path
+	// that objects over 5 GiB take with the default configuration.
+	st := srv.NewStore(t, func(c *s3.Config) { c.CopyPartSize = 10 << 20 })
+	data := bytes.Repeat([]byte("0123456789abcdef"), 25<<20/16)
+	opts := block.PutOptions{ContentType: "application/x-big", Metadata: map[string]string{"origin": "test"}}
+	src, err := st.Put(ctx, "copy", "src", bytes.NewReader(data), int64(len(data)), opts)
+	if err != nil {
+		t.Fatalf("Put: %v", err)
+	}
+	for _, dst := range []string{"dst", "src"} {
+		info, err := st.Copy(ctx, "copy", "src", "copy", dst)
+		if err != nil {
+			t.Fatalf("Copy to %s: %v", dst, err)
+		}
+		// A multipart copy has a multipart ETag: <md5 of part md5s>-<parts>.
+		if !strings.Contains(info.ETag, "-") || info.Size != src.Size {
+			t.Fatalf("Copy to %s info = %+v, want a multipart ETag and size %d", dst, info, src.Size)
+		}
+		rc, ginfo, err := st.Get(ctx, "copy", dst, nil)
+		if err != nil {
+			t.Fatalf("Get: %v", err)
+		}
+		h := sha256.New()
+		_, err = io.Copy(h, rc)
+		rc.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if want := sha256.Sum256(data); !bytes.Equal(h.Sum(nil), want[:]) {
+			t.Fatalf("copy %s differs from the source", dst)
+		}
+		if ginfo.ContentType != "application/x-big" || ginfo.Metadata["origin"] != "test" || len(ginfo.Metadata) != 1 {
+			t.Fatalf("copy %s has content type %q metadata %v", dst, ginfo.ContentType, ginfo.Metadata)
+		}
+	}
+	// Small objects take the single-request path and keep the source ETag.
+	small := blocktest.Put(t, st, "copy", "small", []byte("small"))
+	info, err := st.Copy(ctx, "copy", "small", "copy", "small2")
+	if err != nil || info.ETag != small.ETag {
+		t.Fatalf("small Copy = %+v, %v; want ETag %s", info, err, small.ETag)
+	}
+}
+
+func TestS3PutMultipart(t *testing.T) {
+	ctx := context.Background()
+	srv := miniotest.Start(t)
+	srv.MakeBucket(t, "parts")
+	st := srv.NewStore(t, func(c *s3.Config) { c.PartSize = 5 << 20 })
+	data := bytes.Repeat([]byte{7}, 12<<20)
+	for _, size := range []int64{-1, int64(len(data))} {
+		info, err := st.Put(ctx, "parts", fmt.Sprint("obj", size), bytes.NewReader(data), size, block.PutOptions{})
+		if err != nil {
+			t.Fatalf("Put(size %d): %v", size, err)
+		}
+		// 12 MiB in 5 MiB parts: a three-part upload.
+		if !strings.HasSuffix(info.ETag, "-3") || info.Size != int64(len(data)) {
+			t.Fatalf("Put(size %d) = %+v, want a 3-part multipart ETag", size, info)
+		}
+		st2, err := st.Stat(ctx, "parts", fmt.Sprint("obj", size))
+		if err != nil || st2.ETag != info.ETag || st2.Size != info.Size {
+			t.Fatalf("Stat = %+v, %v; Put said %+v", st2, err, info)
+		}
+	}
+}
+
+func TestS3CredentialsChecked(t *testing.T) {
+	srv := miniotest.Start(t)
+	srv.MakeBucket(t, "private")
+	bad := srv.NewStore(t, func(c *s3.Config) { c.SecretAccessKey = "wrong-secret" })
+	if _, err := bad.Stat(context.Background(), "private", "k"); err == nil || errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("Stat with a wrong secret = %v, want an access error", err)
+	}
+	anon := srv.NewStore(t, func(c *s3.Config) { c.AccessKeyID, c.SecretAccessKey = "", "" })
+	if _, err := anon.List(context.Background(), "private", block.ListOptions{}); err == nil {
+		t.Fatal("anonymous List of a private bucket succeeded")
+	}
+}
+
+func TestConfigValidate(t *testing.T) {
+	valid := s3.Config{Endpoint: "127.0.0.1:9000", AccessKeyID: "a", SecretAccessKey: "b"}
+	if err := valid.Validate(); err != nil {
+		t.Fatalf("Validate(%+v) = %v", valid, err)
+	}
+	tests := []struct {
+		name string
+		edit func(*s3.Config)
+	}{
+		{"no endpoint", func(c *s3.Config) { c.Endpoint = "" }},
+		{"scheme", func(c *s3.Config) { c.Endpoint = "http://127.0.0.1:9000" }},
+		{"no port", func(c *s3.Config) { c.Endpoint = "localhost" }},
+		{"bad port", func(c *s3.Config) { c.Endpoint = "localhost:99999" }},
+		{"path", func(c *s3.Config) { c.Endpoint = "localhost:9000/x" }},
+		{"secret without key", func(c *s3.Config) { c.AccessKeyID = "" }},
+		{"token without key", func(c *s3.Config) { c.AccessKeyID, c.SecretAccessKey, c.SessionToken = "", "", "t" }},
+		{"part too small", func(c *s3.Config) { c.PartSize = 1 << 20 }},
+		{"part too big", func(c *s3.Config) { c.PartSize = 6 << 30 }},
+		{"copy part too small", func(c *s3.Config) { c.CopyPartSize = 6 << 20 }},
+		{"copy part too big", func(c *s3.Config) { c.CopyPartSize = 6 << 30 }},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c := valid
+			tt.edit(&c)
+			if err := c.Validate(); !errors.Is(err, store.ErrInvalid) {
+				t.Fatalf("Validate(%+v) = %v, want ErrInvalid", c, err)
+			}
+			if _, err := s3.New(c); !errors.Is(err, store.ErrInvalid) {
+				t.Fatalf("New(%+v) = %v, want ErrInvalid", c, err)
+			}
+		})
+	}
+	st, err := s3.New(valid)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := st.Config()
+	if got.Region != s3.DefaultRegion || got.PartSize != s3.DefaultPartSize || got.CopyPartSize != s3.DefaultCopyPartSize || got.Secure {
+		t.Fatalf("defaults = %+v", got)
+	}
+}
