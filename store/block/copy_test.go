@@ -45,7 +45,7 @@ func TestTransfer(t *testing.T) {
 	srv := miniotest.Start(t)
 	srv.MakeBucket(t, "src")
 	srv.MakeBucket(t, "dst")
-	s3s := &counting{Store: srv.NewStore(t, nil)}
+	s3s := &counting{Store: srv.NewStore(t)}
 	loc := &counting{Store: newLocal(t)}
 	data := bytes.Repeat([]byte("transfer "), 200_000)
 	opts := block.PutOptions{ContentType: "text/plain", Metadata: map[string]string{"from": "test"}}

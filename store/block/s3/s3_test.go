@@ -20,7 +20,7 @@ import (
 
 func TestS3Conformance(t *testing.T) {
 	srv := miniotest.Start(t)
-	st := srv.NewStore(t, nil)
+	st := srv.NewStore(t)
 	var n atomic.Int64
 	blocktest.Run(t, func(t *testing.T) (block.Store, string) {
 		bucket := fmt.Sprintf("conformance-%d", n.Add(1))

@@ -219,12 +219,12 @@ func (s *Server) Config() s3.Config {
 	}
 }
 
-// NewStore returns an s3.Store for the server; edit, if not nil, adjusts
-// the configuration first.
-func (s *Server) NewStore(tb testing.TB, edit func(*s3.Config)) *s3.Store {
+// NewStore returns an s3.Store for the server; edits, if any, adjust the
+// configuration first.
+func (s *Server) NewStore(tb testing.TB, edits ...func(*s3.Config)) *s3.Store {
 	tb.Helper()
 	cfg := s.Config()
-	if edit != nil {
+	for _, edit := range edits {
 		edit(&cfg)
 	}
 	st, err := s3.New(cfg)
@@ -239,7 +239,7 @@ func (s *Server) MakeBucket(tb testing.TB, bucket string) {
 	tb.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	if err := s.NewStore(tb, nil).MakeBucket(ctx, bucket); err != nil {
+	if err := s.NewStore(tb).MakeBucket(ctx, bucket); err != nil {
 		tb.Fatalf("miniotest: make bucket %q: %v", bucket, err)
 	}
 }
