@@ -53,16 +53,30 @@ func (s *Store) Create(ctx context.Context, j *Job) (*Job, error) {
 			if gerr != nil {
 				return nil, gerr
 			}
+			// A creator that died between the two writes left the job out
+			// of its repository's index: the retry repairs it.
+			if err := s.index(ctx, old); err != nil {
+				return nil, err
+			}
 			return old, fmt.Errorf("job %s: %w", j.ID, store.ErrAlreadyExists)
 		}
 		return nil, fmt.Errorf("create job %s: %w", j.ID, err)
 	}
-	if j.Repo != "" {
-		if err := s.kv.Set(ctx, repoIndex(j.Repo), string(j.ID), []byte(j.Kind)); err != nil {
-			return nil, fmt.Errorf("index job %s: %w", j.ID, err)
-		}
+	if err := s.index(ctx, &nj); err != nil {
+		return nil, err
 	}
 	return &nj, nil
+}
+
+// index adds j to its repository's index (idempotent).
+func (s *Store) index(ctx context.Context, j *Job) error {
+	if j.Repo == "" {
+		return nil
+	}
+	if err := s.kv.Set(ctx, repoIndex(j.Repo), string(j.ID), []byte(j.Kind)); err != nil {
+		return fmt.Errorf("index job %s: %w", j.ID, err)
+	}
+	return nil
 }
 
 // Get returns job id, or an error wrapping store.ErrJobNotFound.
@@ -215,16 +229,22 @@ func (s *Store) Expire(ctx context.Context, cutoff time.Time) (int, error) {
 		if !j.State.Terminal() || j.FinishedAt.After(cutoff) {
 			continue
 		}
-		if err := s.kv.DeleteIf(ctx, jobsPartition, string(j.ID), it.Entry().Value); err != nil {
-			if errors.Is(err, kv.ErrPredicateFailed) {
-				continue
-			}
-			return n, fmt.Errorf("expire job %s: %w", j.ID, err)
+		// The record goes last: a crash before it leaves the job for the
+		// next Expire to finish. A terminal record never changes, so
+		// removing its index entry first cannot hide a live job.
+		if err := s.kv.DropPartition(ctx, tasksPartition(j.ID)); err != nil {
+			return n, fmt.Errorf("expire job %s: task ledger: %w", j.ID, err)
 		}
 		if j.Repo != "" {
 			if err := s.kv.Delete(ctx, repoIndex(j.Repo), string(j.ID)); err != nil {
 				return n, fmt.Errorf("expire job %s: %w", j.ID, err)
 			}
+		}
+		if err := s.kv.DeleteIf(ctx, jobsPartition, string(j.ID), it.Entry().Value); err != nil {
+			if errors.Is(err, kv.ErrPredicateFailed) {
+				continue // expired meanwhile by another worker
+			}
+			return n, fmt.Errorf("expire job %s: %w", j.ID, err)
 		}
 		n++
 	}
