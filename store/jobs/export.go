@@ -235,3 +235,8 @@ type ExportResult struct {
 	// Rounds lists the rounds that ran, in order.
 	Rounds []int `json:"rounds"`
 }
+
+// WorkPartition returns the KV partition where the handler of job id may
+// keep its working state (under key prefixes of its own): the partition of
+// the job's task ledger, which Expire drops with the job.
+func WorkPartition(id store.JobID) string { return tasksPartition(id) }
