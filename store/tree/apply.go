@@ -153,7 +153,13 @@ func (m *Manager) apply(ctx context.Context, ns Namespace, base MetaRangeID, cha
 		if cc.err != nil {
 			return cc.err
 		}
-		if !w.Pending() && (cc.cur == nil || cc.cur.Path > r.MaxKey) {
+		untouched := cc.cur == nil || cc.cur.Path > r.MaxKey
+		if untouched && cc.cur != nil && i == len(ranges)-1 && !m.endsOnBoundary(r) {
+			// The tree's last range may end where its input ended rather
+			// than on a boundary; keys appended after it join it.
+			untouched = false
+		}
+		if !w.Pending() && untouched {
 			if err := w.AddRange(*r); err != nil {
 				return err
 			}
@@ -185,6 +191,7 @@ func (m *Manager) apply(ctx context.Context, ns Namespace, base MetaRangeID, cha
 			return cc.err
 		}
 	}
+	// Changes after the last range.
 	for n := 0; cc.cur != nil; n++ {
 		if n%4096 == 0 {
 			if err := ctx.Err(); err != nil {

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"maps"
 	"slices"
+	"strconv"
 	"testing"
 	"time"
 
@@ -61,9 +62,34 @@ func entryAt(path string, v int) store.Entry {
 }
 
 // keyOf returns the i-th key of a generated key space, in sorted order for
-// increasing i.
+// increasing i: "k/<i/10000, 4 digits>/<i, 8 digits>".
 func keyOf(i int) string {
-	return fmt.Sprintf("k/%04d/%08d", i/10000, i)
+	var b [19]byte
+	copy(b[:], "k/0000/00000000")
+	putDigits(b[2:6], i/10000)
+	putDigits(b[7:15], i)
+	return string(b[:15])
+}
+
+// putDigits writes n in decimal into b, zero-padded to len(b).
+func putDigits(b []byte, n int) {
+	for i := len(b) - 1; i >= 0; i-- {
+		b[i] = byte('0' + n%10)
+		n /= 10
+	}
+}
+
+// bulkEntry is a cheap entry for large generated trees: key keyOf(i),
+// version v.
+func bulkEntry(i, v int) store.Entry {
+	k := keyOf(i)
+	return store.Entry{
+		Path:    k,
+		Address: "data/" + k + "/" + strconv.Itoa(v),
+		Size:    int64(i + v),
+		ETag:    strconv.FormatUint(uint64(i)*0x9e3779b97f4a7c15+uint64(v), 16),
+		MTime:   baseTime.Add(time.Duration(v) * time.Second),
+	}
 }
 
 // writeTree writes entries (sorted) as a tree and returns its id.

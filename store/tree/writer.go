@@ -102,6 +102,14 @@ func (m *Manager) isBoundary(path string) bool {
 	return xxh3.HashString(path)%uint64(m.cfg.TargetEntries) == 0
 }
 
+// endsOnBoundary reports whether a writer would certainly end a range
+// after r's last key, whatever follows: on a content boundary, or by the
+// entry cap. (A range ended by the byte cap is not recognised; treating it
+// as open-ended only costs a read.)
+func (m *Manager) endsOnBoundary(r *RangeInfo) bool {
+	return m.isBoundary(r.MaxKey) || r.Count >= int64(m.cfg.MaxEntries)
+}
+
 // cut ends the pending range and starts its upload.
 func (w *Writer) cut() error {
 	entries := w.pending

@@ -1,0 +1,174 @@
+package tree
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"testing"
+	"time"
+
+	"github.com/parquet-go/parquet-go"
+
+	"github.com/lakeq/lakeq/store"
+	"github.com/lakeq/lakeq/store/block"
+)
+
+// plainRange is how an outside reader sees a range file: plain columns,
+// read by name with parquet-go's generic reader.
+type plainRange struct {
+	Path        string    `parquet:"path"`
+	Address     string    `parquet:"address"`
+	AddressType string    `parquet:"address_type"`
+	Size        int64     `parquet:"size"`
+	ETag        string    `parquet:"etag"`
+	MTime       time.Time `parquet:"mtime,optional,timestamp(nanosecond)"`
+	ContentType string    `parquet:"content_type"`
+	Metadata    *string   `parquet:"metadata,optional"`
+}
+
+type plainMetaRange struct {
+	MinKey  string `parquet:"min_key"`
+	MaxKey  string `parquet:"max_key"`
+	RangeID string `parquet:"range_id"`
+	Count   int64  `parquet:"count"`
+	Bytes   int64  `parquet:"bytes"`
+}
+
+func readObject(t *testing.T, ns Namespace, key string) []byte {
+	t.Helper()
+	rc, _, err := ns.Store.Get(context.Background(), ns.Bucket, key, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rc.Close()
+	data, err := io.ReadAll(rc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return data
+}
+
+func TestParquetFilesArePlain(t *testing.T) {
+	ctx := context.Background()
+	m := newManager(t, Config{TargetEntries: 1 << 20})
+	ns := newNS(t, "ns/")
+	entries := []store.Entry{
+		{Path: "a.csv", Address: "data/p1/a", Size: 10, ETag: "e1", MTime: baseTime, ContentType: "text/csv",
+			Metadata: map[string]string{"owner": "ann", "team": "x"}},
+		{Path: "b/c.bin", Address: "s3://ext/c.bin", AddressType: store.AddressFull, Size: 20, ETag: "e2"},
+	}
+	id := writeTree(t, m, ns, entries)
+	ranges, err := m.GetMetaRange(ctx, ns, id)
+	if err != nil || len(ranges) != 1 {
+		t.Fatalf("metarange: %v %v", ranges, err)
+	}
+
+	data := readObject(t, ns, "ns/_lakeq/ranges/"+string(ranges[0].ID))
+	f, err := parquet.OpenFile(bytes.NewReader(data), int64(len(data)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, c := range f.Schema().Fields() {
+		names = append(names, c.Name())
+	}
+	want := []string{"path", "address", "address_type", "size", "etag", "mtime", "content_type", "metadata"}
+	if len(names) != len(want) {
+		t.Fatalf("columns %v, want %v", names, want)
+	}
+	for i := range want {
+		if names[i] != want[i] {
+			t.Fatalf("columns %v, want %v", names, want)
+		}
+	}
+	r := parquet.NewGenericReader[plainRange](bytes.NewReader(data))
+	rows := make([]plainRange, 10)
+	n, err := r.Read(rows)
+	if err != nil && err != io.EOF {
+		t.Fatal(err)
+	}
+	r.Close()
+	if n != 2 {
+		t.Fatalf("read %d rows, want 2", n)
+	}
+	a, b := rows[0], rows[1]
+	if a.Path != "a.csv" || a.Address != "data/p1/a" || a.AddressType != "relative" || a.Size != 10 || a.ETag != "e1" ||
+		!a.MTime.Equal(baseTime) || a.ContentType != "text/csv" || a.Metadata == nil {
+		t.Fatalf("row 0: %+v", a)
+	}
+	var md map[string]string
+	if err := json.Unmarshal([]byte(*a.Metadata), &md); err != nil || md["owner"] != "ann" || md["team"] != "x" {
+		t.Fatalf("row 0 metadata %q: %v", *a.Metadata, err)
+	}
+	if b.Path != "b/c.bin" || b.AddressType != "full" || b.Metadata != nil || !b.MTime.IsZero() {
+		t.Fatalf("row 1: %+v (want null metadata and mtime)", b)
+	}
+
+	data = readObject(t, ns, "ns/_lakeq/metaranges/"+string(id))
+	mrows, err := parquet.Read[plainMetaRange](bytes.NewReader(data), int64(len(data)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(mrows) != 1 || mrows[0].RangeID != string(ranges[0].ID) || mrows[0].MinKey != "a.csv" ||
+		mrows[0].MaxKey != "b/c.bin" || mrows[0].Count != 2 || mrows[0].Bytes != 30 {
+		t.Fatalf("metarange rows %+v", mrows)
+	}
+}
+
+func TestIDsIgnoreRepresentation(t *testing.T) {
+	// Equal logical content gives equal ids, whatever the time zone of the
+	// mtime or the order metadata was built in.
+	a := []store.Entry{{Path: "x", Address: "d/x", MTime: baseTime, Metadata: map[string]string{"a": "1", "b": "2"}}}
+	b := []store.Entry{{Path: "x", Address: "d/x", MTime: baseTime.In(time.FixedZone("x", 3600)), Metadata: map[string]string{"b": "2", "a": "1"}}}
+	c := []store.Entry{{Path: "x", Address: "d/x", MTime: baseTime, Metadata: map[string]string{"a": "1", "b": "3"}}}
+	ida, _ := rangeIDOf(a)
+	idb, _ := rangeIDOf(b)
+	idc, _ := rangeIDOf(c)
+	if ida != idb {
+		t.Fatalf("equal content, different ids %s %s", ida, idb)
+	}
+	if ida == idc {
+		t.Fatal("different metadata, same id")
+	}
+	// Length prefixes keep field boundaries apart.
+	d, _ := rangeIDOf([]store.Entry{{Path: "ab", Address: "c"}})
+	e, _ := rangeIDOf([]store.Entry{{Path: "a", Address: "bc"}})
+	if d == e {
+		t.Fatal("shifted field boundary, same id")
+	}
+}
+
+func TestCorruptFileDetected(t *testing.T) {
+	ctx := context.Background()
+	m := newManager(t, Config{})
+	ns := newNS(t, "")
+	id := writeTree(t, m, ns, []store.Entry{entryAt("a", 1), entryAt("b", 2)})
+	ranges, err := m.GetMetaRange(ctx, ns, id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Overwrite the range file with a valid file of other content.
+	other := newNS(t, "")
+	oid := writeTree(t, m, other, []store.Entry{entryAt("a", 9)})
+	oranges, err := m.GetMetaRange(ctx, other, oid)
+	if err != nil {
+		t.Fatal(err)
+	}
+	data := readObject(t, other, other.RangeKey(oranges[0].ID))
+	key := ns.RangeKey(ranges[0].ID)
+	if _, err := ns.Store.Put(ctx, ns.Bucket, key, bytes.NewReader(data), int64(len(data)), block.PutOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	fresh := newManager(t, Config{})
+	if _, err := fresh.GetRange(ctx, ns, ranges[0].ID); !errors.Is(err, ErrCorrupt) {
+		t.Fatalf("swapped range file: %v, want ErrCorrupt", err)
+	}
+	if _, err := fresh.GetRange(ctx, ns, RangeID(oid[:60]+"0000")); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("missing range: %v, want ErrNotFound", err)
+	}
+	if _, err := fresh.GetMetaRange(ctx, ns, "zz"); !errors.Is(err, store.ErrInvalid) {
+		t.Fatalf("malformed id: %v, want ErrInvalid", err)
+	}
+}
