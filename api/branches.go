@@ -103,7 +103,7 @@ func (s *Server) createBranch(c *fiber.Ctx) error {
 	case req.Source == "":
 		return badRequest("missing source reference")
 	case req.Hidden != nil && *req.Hidden:
-		return newStatusError(http.StatusNotImplemented, "hidden branches are not supported")
+		return unsupported("hidden branches")
 	}
 	b, err := s.graph.CreateBranch(c.UserContext(), store.RepoID(repo), store.BranchID(req.Name), store.Ref(req.Source))
 	if err != nil {

@@ -69,7 +69,7 @@ func (s *Server) commit(c *fiber.Ctx) error {
 		return err
 	}
 	if c.Query("source_metarange") != "" {
-		return newStatusError(http.StatusNotImplemented, "committing a source metarange is not supported")
+		return unsupported("committing a source metarange")
 	}
 	var req commitCreation
 	if err := readJSON(c, &req); err != nil {
@@ -140,7 +140,7 @@ func (s *Server) logCommits(c *fiber.Ctx) error {
 		return err
 	}
 	if c.Query("objects") != "" || c.Query("prefixes") != "" {
-		return newStatusError(http.StatusNotImplemented, "filtering the log by objects or prefixes is not supported")
+		return unsupported("filtering the log by objects or prefixes")
 	}
 	var since time.Time
 	if v := c.Query("since"); v != "" {

@@ -49,6 +49,13 @@ func badRequest(format string, args ...any) error {
 	return newStatusError(http.StatusBadRequest, format, args...)
 }
 
+// unsupported returns the error for a request option lakeFS has and lakeq
+// does not: a bad request (400) for lakeq, so that it is told apart from a
+// server failure.
+func unsupported(format string, args ...any) error {
+	return newStatusError(http.StatusBadRequest, "not supported by lakeq: "+format, args...)
+}
+
 // statusOf is the one place that maps an error to an HTTP status, following
 // the statuses lakeFS answers with. More specific errors come first.
 func statusOf(err error) int {
@@ -120,6 +127,12 @@ func (s *Server) handleError(c *fiber.Ctx, err error) error {
 	}
 	if status == http.StatusUnauthorized {
 		c.Set(fiber.HeaderWWWAuthenticate, `Basic realm="lakeq", charset="UTF-8"`)
+	}
+	// The body may be partly unread (a refused upload): close the
+	// connection after answering rather than parse the rest of the body as
+	// the next request.
+	if c.Request().Header.ContentLength() != 0 {
+		c.Context().SetConnectionClose()
 	}
 	// Drop whatever a handler may have set for a successful answer.
 	c.Response().Header.Del(fiber.HeaderContentDisposition)

@@ -41,15 +41,15 @@ var inlineContentTypes = map[string]bool{
 
 // objectStats is lakeFS's ObjectStats schema.
 type objectStats struct {
-	Path                  string            `json:"path"`
-	PathType              string            `json:"path_type"`
-	PhysicalAddress       string            `json:"physical_address"`
-	PhysicalAddressExpiry *int64            `json:"physical_address_expiry,omitempty"`
-	Checksum              string            `json:"checksum"`
-	SizeBytes             *int64            `json:"size_bytes,omitempty"`
-	Mtime                 int64             `json:"mtime"`
-	Metadata              map[string]string `json:"metadata,omitempty"`
-	ContentType           *string           `json:"content_type,omitempty"`
+	Path                  string             `json:"path"`
+	PathType              string             `json:"path_type"`
+	PhysicalAddress       string             `json:"physical_address"`
+	PhysicalAddressExpiry *int64             `json:"physical_address_expiry,omitempty"`
+	Checksum              string             `json:"checksum"`
+	SizeBytes             *int64             `json:"size_bytes,omitempty"`
+	Mtime                 int64              `json:"mtime"`
+	Metadata              *map[string]string `json:"metadata,omitempty"` // a pointer, so that {} is sent
+	ContentType           *string            `json:"content_type,omitempty"`
 }
 
 // newObjectStats describes e, whose repository writes to namespace.
@@ -67,10 +67,11 @@ func newObjectStats(namespace string, e *store.Entry, withMetadata bool) objectS
 		ContentType:     &ct,
 	}
 	if withMetadata {
-		st.Metadata = e.Metadata
-		if st.Metadata == nil {
-			st.Metadata = map[string]string{}
+		md := e.Metadata
+		if md == nil {
+			md = map[string]string{}
 		}
+		st.Metadata = &md
 	}
 	return st
 }
@@ -241,7 +242,7 @@ func (s *Server) statObject(c *fiber.Ctx) error {
 	}
 	st := newObjectStats(r.StorageNamespace, e, true)
 	if !withMetadata {
-		st.Metadata = map[string]string{}
+		st.Metadata = &map[string]string{}
 	}
 	if presign {
 		if err := s.presign(c, &st, repo, ref); err != nil {
@@ -302,7 +303,8 @@ func (s *Server) listObjects(c *fiber.Ctx) error {
 		}
 		st := newObjectStats(r.StorageNamespace, it.Entry, false)
 		if withMetadata && len(it.Entry.Metadata) > 0 {
-			st.Metadata = it.Entry.Metadata
+			md := it.Entry.Metadata
+			st.Metadata = &md
 		}
 		if presign {
 			if err := s.presign(c, &st, store.RepoID(repo), store.Ref(ref)); err != nil {
@@ -343,7 +345,7 @@ func (s *Server) uploadObject(c *fiber.Ctx) error {
 		return err
 	}
 	if c.Get(fiber.HeaderIfMatch) != "" {
-		return newStatusError(http.StatusNotImplemented, "If-Match is not supported on upload")
+		return unsupported("If-Match on upload")
 	}
 	switch inm := c.Get(fiber.HeaderIfNoneMatch); inm {
 	case "":
@@ -356,7 +358,7 @@ func (s *Server) uploadObject(c *fiber.Ctx) error {
 			return err
 		}
 	default:
-		return newStatusError(http.StatusNotImplemented, "If-None-Match supports only '*'")
+		return unsupported("If-None-Match other than '*'")
 	}
 	opts := graph.WriteOptions{Metadata: uploadMetadata(c)}
 

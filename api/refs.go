@@ -1,8 +1,6 @@
 package api
 
 import (
-	"net/http"
-
 	"github.com/gofiber/fiber/v2"
 
 	"github.com/lakeq/lakeq/store"
@@ -160,7 +158,7 @@ func (s *Server) merge(c *fiber.Ctx) error {
 		}
 	}
 	if req.SquashMerge != nil && *req.SquashMerge {
-		return newStatusError(http.StatusNotImplemented, "squash merges are not supported")
+		return unsupported("squash merges")
 	}
 	strategyName := ""
 	if req.Strategy != nil {

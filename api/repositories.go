@@ -51,9 +51,9 @@ func (r *repositoryCreation) validate() error {
 	case r.StorageNamespace == "":
 		return badRequest("missing storage_namespace")
 	case r.SampleData != nil && *r.SampleData:
-		return newStatusError(http.StatusNotImplemented, "sample_data is not supported")
+		return unsupported("sample_data")
 	case r.ReadOnly != nil && *r.ReadOnly:
-		return newStatusError(http.StatusNotImplemented, "read-only repositories are not supported")
+		return unsupported("read-only repositories")
 	case r.StorageID != nil && *r.StorageID != "":
 		return badRequest("unknown storage_id %q: lakeq has a single storage configuration", *r.StorageID)
 	}
@@ -93,7 +93,7 @@ func (s *Server) createRepository(c *fiber.Ctx) error {
 		return err
 	}
 	if bare {
-		return newStatusError(http.StatusNotImplemented, "bare repositories are not supported")
+		return unsupported("bare repositories")
 	}
 	var req repositoryCreation
 	if err := readJSON(c, &req); err != nil {

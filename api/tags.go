@@ -70,7 +70,7 @@ func (s *Server) createTag(c *fiber.Ctx) error {
 	case req.Ref == "":
 		return badRequest("missing ref to tag")
 	case req.Force != nil && *req.Force:
-		return newStatusError(http.StatusNotImplemented, "force-replacing a tag is not supported")
+		return unsupported("force-replacing a tag")
 	}
 	t, err := s.graph.CreateTag(c.UserContext(), store.RepoID(repo), store.TagID(req.ID), store.Ref(req.Ref))
 	if err != nil {
