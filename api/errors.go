@@ -128,12 +128,6 @@ func (s *Server) handleError(c *fiber.Ctx, err error) error {
 	if status == http.StatusUnauthorized {
 		c.Set(fiber.HeaderWWWAuthenticate, `Basic realm="lakeq", charset="UTF-8"`)
 	}
-	// The body may be partly unread (a refused upload): close the
-	// connection after answering rather than parse the rest of the body as
-	// the next request.
-	if c.Request().Header.ContentLength() != 0 {
-		c.Context().SetConnectionClose()
-	}
 	// Drop whatever a handler may have set for a successful answer.
 	c.Response().Header.Del(fiber.HeaderContentDisposition)
 	c.Response().Header.Del(fiber.HeaderETag)

@@ -49,6 +49,7 @@ type options struct {
 	cfg           api.Config
 	extra         func(fiber.Router)
 	noCredentials bool // leave the installation without users
+	s3            block.Store // serve s3:// namespaces from this store too
 }
 
 func newEnv(t testing.TB) *env {
@@ -76,7 +77,7 @@ func newEnvWith(t testing.TB, o options) *env {
 	if err != nil {
 		t.Fatalf("tree manager: %v", err)
 	}
-	res, err := block.NewResolver(block.ResolverConfig{Local: ls})
+	res, err := block.NewResolver(block.ResolverConfig{Local: ls, S3: o.s3})
 	if err != nil {
 		t.Fatalf("resolver: %v", err)
 	}

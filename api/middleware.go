@@ -52,6 +52,7 @@ func (s *Server) observe(c *fiber.Ctx) error {
 			return herr
 		}
 	}
+	drainBody(c)
 
 	status := c.Response().StatusCode()
 	route := routeOf(c)
@@ -72,6 +73,25 @@ func (s *Server) observe(c *fiber.Ctx) error {
 	}
 	s.log.LogAttrs(c.UserContext(), slog.LevelInfo, "http request", attrs...)
 	return nil
+}
+
+// maxDrain is how much of a request body the server reads and discards
+// after the handler is done with it, so that the connection can serve the
+// next request; past it the connection is closed instead.
+const maxDrain = 64 << 10
+
+// drainBody consumes what the handler left of a streamed request body (a
+// multipart epilogue, the end of a chunked body, a refused upload). The
+// rest of an unread body would otherwise be parsed as the next request.
+func drainBody(c *fiber.Ctx) {
+	st := c.Context().RequestBodyStream()
+	if st == nil || c.Response().ConnectionClose() {
+		return
+	}
+	n, err := io.CopyN(io.Discard, st, maxDrain+1)
+	if n > maxDrain || (err != nil && err != io.EOF) {
+		c.Context().SetConnectionClose()
+	}
 }
 
 // routeOf returns the route pattern that served c ("/api/v1/repositories/:repository"),

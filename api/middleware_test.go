@@ -1,12 +1,14 @@
 package api_test
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"io"
+	"net"
 	"net/http"
 	"strings"
 	"sync"
@@ -308,5 +310,60 @@ func TestStartStop(t *testing.T) {
 	}
 	if _, err := http.Get("http://" + addr + "/api/v1/healthcheck"); err == nil {
 		t.Fatal("server still answers after Stop")
+	}
+}
+
+// TestKeepAliveAfterChunkedUpload sends, on one connection, a chunked
+// multipart upload as lakectl does (the server stops reading at the end of
+// the "content" part) and then another request: the second must get its
+// own answer, not one for the unread end of the first body.
+func TestKeepAliveAfterChunkedUpload(t *testing.T) {
+	e := newEnvWith(t, options{cfg: api.Config{Listen: "127.0.0.1:0"}})
+	e.createRepo("repo1")
+	if err := e.srv.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	conn, err := net.Dial("tcp", e.srv.Addr())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	_ = conn.SetDeadline(time.Now().Add(30 * time.Second))
+	br := bufio.NewReader(conn)
+
+	body, ct := multipartBody(t, "content", "hello", "text/plain")
+	up, _ := http.NewRequest(http.MethodPost, "http://"+e.srv.Addr()+"/api/v1/repositories/repo1/branches/main/objects?path=a",
+		io.NopCloser(bytes.NewReader(body)))
+	up.ContentLength = -1 // chunked
+	up.Header.Set("Content-Type", ct)
+	up.SetBasicAuth(e.keyID, e.secret)
+	if err := up.Write(conn); err != nil {
+		t.Fatal(err)
+	}
+	res, err := http.ReadResponse(br, up)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, _ = io.Copy(io.Discard, res.Body)
+	res.Body.Close()
+	if res.StatusCode != http.StatusCreated {
+		t.Fatalf("upload: %d", res.StatusCode)
+	}
+	if res.Close {
+		t.Fatal("server closed the connection after a fully read upload")
+	}
+
+	get, _ := http.NewRequest(http.MethodGet, "http://"+e.srv.Addr()+"/api/v1/healthcheck", nil)
+	if err := get.Write(conn); err != nil {
+		t.Fatal(err)
+	}
+	res, err = http.ReadResponse(br, get)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(res.Body)
+	res.Body.Close()
+	if res.StatusCode != http.StatusNoContent {
+		t.Fatalf("second request on the connection: %d %s", res.StatusCode, b)
 	}
 }

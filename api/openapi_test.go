@@ -116,3 +116,67 @@ func TestOpenAPISpecIsServed(t *testing.T) {
 		t.Errorf("Content-Type %q, want a YAML type", ct)
 	}
 }
+
+// TestOpenAPISpecReferences checks that every $ref names a component the
+// document defines and that operation ids are unique.
+func TestOpenAPISpecReferences(t *testing.T) {
+	var root yaml.Node
+	if err := yaml.Unmarshal(api.OpenAPISpec, &root); err != nil {
+		t.Fatal(err)
+	}
+	var doc struct {
+		Components map[string]map[string]yaml.Node `yaml:"components"`
+		Paths      map[string]map[string]yaml.Node `yaml:"paths"`
+	}
+	if err := root.Decode(&doc); err != nil {
+		t.Fatal(err)
+	}
+	var walk func(n *yaml.Node)
+	refs := 0
+	walk = func(n *yaml.Node) {
+		if n.Kind == yaml.MappingNode {
+			for i := 0; i+1 < len(n.Content); i += 2 {
+				if n.Content[i].Value == "$ref" {
+					refs++
+					ref := n.Content[i+1].Value
+					parts := strings.Split(strings.TrimPrefix(ref, "#/components/"), "/")
+					if !strings.HasPrefix(ref, "#/components/") || len(parts) != 2 {
+						t.Errorf("unsupported $ref %q", ref)
+						continue
+					}
+					if _, ok := doc.Components[parts[0]][parts[1]]; !ok {
+						t.Errorf("$ref %q names no component", ref)
+					}
+				}
+			}
+		}
+		for _, c := range n.Content {
+			walk(c)
+		}
+	}
+	walk(&root)
+	if refs == 0 {
+		t.Fatal("no $ref found")
+	}
+	ids := map[string]string{}
+	for path, item := range doc.Paths {
+		for method, op := range item {
+			if !httpMethods[method] {
+				continue
+			}
+			var o struct {
+				OperationID string `yaml:"operationId"`
+			}
+			if err := op.Decode(&o); err != nil {
+				t.Fatal(err)
+			}
+			where := method + " " + path
+			if o.OperationID == "" {
+				t.Errorf("%s has no operationId", where)
+			} else if prev, dup := ids[o.OperationID]; dup {
+				t.Errorf("operationId %s used by %s and %s", o.OperationID, prev, where)
+			}
+			ids[o.OperationID] = where
+		}
+	}
+}
