@@ -48,7 +48,7 @@ type env struct {
 type options struct {
 	cfg           api.Config
 	extra         func(fiber.Router)
-	noCredentials bool // leave the installation without users
+	noCredentials bool        // leave the installation without users
 	s3            block.Store // serve s3:// namespaces from this store too
 }
 

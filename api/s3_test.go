@@ -64,7 +64,7 @@ func TestS3Presign(t *testing.T) {
 	}
 
 	st = objectJSON{}
-	e.get(objectsPath + "/stat?path=dir/data.csv&presign=true").json(t, &st)
+	e.get(objectsPath+"/stat?path=dir/data.csv&presign=true").json(t, &st)
 	if !strings.HasPrefix(st.PhysicalAddress, "http://") || st.PhysicalAddressExpiry == nil ||
 		*st.PhysicalAddressExpiry < time.Now().Unix() {
 		t.Fatalf("presigned stat %+v", st)
@@ -74,7 +74,7 @@ func TestS3Presign(t *testing.T) {
 	}
 
 	var l objectList
-	e.get(objectsPath + "/ls?presign=true").json(t, &l)
+	e.get(objectsPath+"/ls?presign=true").json(t, &l)
 	if len(l.Results) != 1 || !strings.HasPrefix(l.Results[0].PhysicalAddress, "http://") || l.Results[0].PhysicalAddressExpiry == nil {
 		t.Fatalf("presigned listing %+v", l.Results)
 	}
