@@ -87,6 +87,10 @@ type Job struct {
 	// CancelRequested asks the worker to stop between units of work; the
 	// worker then moves the job to CANCELED without committing anything.
 	CancelRequested bool `json:"cancel_requested,omitempty"`
+	// Waves holds the number of tasks of each wave the job fanned out,
+	// in order: a job fans out once from its Run (wave 0) and may fan out
+	// again from its Finalize (the next wave).
+	Waves []int64 `json:"waves,omitempty"`
 	// Attempts counts the deliveries of the job's message to a worker.
 	Attempts   int       `json:"attempts"`
 	Worker     string    `json:"worker,omitempty"` // the worker that ran it last

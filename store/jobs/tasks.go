@@ -52,13 +52,19 @@ type TaskTally struct {
 // calls it again and gets First false, and AllDone true once the whole
 // ledger is complete, so that it can finish what a dead worker left undone.
 func (s *Store) MarkTaskDone(ctx context.Context, id store.JobID, index, total int) (TaskTally, error) {
+	return s.markTaskDone(ctx, id, "", index, total)
+}
+
+// markTaskDone is MarkTaskDone over the ledger whose keys start with
+// prefix ("" for a job's first wave of tasks).
+func (s *Store) markTaskDone(ctx context.Context, id store.JobID, prefix string, index, total int) (TaskTally, error) {
 	if total <= 0 || index < 0 || index >= total {
 		return TaskTally{}, fmt.Errorf("job %s: task %d of %d: %w", id, index, total, store.ErrInvalidValue)
 	}
 	part := tasksPartition(id)
 	shard := index / TaskShardSize
 	shardLen := min(TaskShardSize, total-shard*TaskShardSize)
-	first, shardFull, err := s.setBit(ctx, part, shardKey(shard), shardLen, index%TaskShardSize)
+	first, shardFull, err := s.setBit(ctx, part, prefix+shardKey(shard), shardLen, index%TaskShardSize)
 	if err != nil {
 		return TaskTally{}, fmt.Errorf("job %s: record task %d: %w", id, index, err)
 	}
@@ -66,7 +72,7 @@ func (s *Store) MarkTaskDone(ctx context.Context, id store.JobID, index, total i
 		return TaskTally{First: first}, nil
 	}
 	shards := (total + TaskShardSize - 1) / TaskShardSize
-	newShard, allDone, err := s.setBit(ctx, part, summaryKey, shards, shard)
+	newShard, allDone, err := s.setBit(ctx, part, prefix+summaryKey, shards, shard)
 	if err != nil {
 		return TaskTally{}, fmt.Errorf("job %s: record shard %d: %w", id, shard, err)
 	}
