@@ -96,12 +96,20 @@ func (c *changeCursor) advance() {
 
 // Apply returns the tree base with changes applied: for each change, the
 // entry resolve returns (ch.Entry when resolve is nil) replaces the entry
-// at ch.Path, or removes it when nil. Base ranges no change touches are
-// passed through without being opened whenever the output is at a range
-// boundary; a touched range is rewritten, and when its rewrite leaves the
-// boundary elsewhere the following base ranges are read until the output
-// is back on a base boundary. Apply streams: it holds one base range and
-// the ranges being uploaded. Apply closes changes.
+// at ch.Path, or removes it when nil. resolve is called once per change,
+// in order, with the base's entry at ch.Path (nil when absent).
+//
+// Base ranges that no change falls into are passed through unopened
+// whenever the output is at a range boundary. A range a change falls into
+// (a change between two ranges falls into the following one) is read and
+// its entries re-cut; when that leaves the output between boundaries, the
+// following base ranges are read too, until the output is back on a
+// boundary of the base. Changes after the last range are appended. The
+// result is cut exactly as a fresh write of its entries would be, so
+// equal trees get equal ids however they were made.
+//
+// Apply streams: it holds one base range and the ranges being uploaded.
+// It closes changes. On error nothing written is referenced.
 func (m *Manager) Apply(ctx context.Context, ns Namespace, base MetaRangeID, changes ChangeIterator, resolve ResolveFunc) (MetaRangeID, error) {
 	defer changes.Close()
 	w := m.NewWriter(ctx, ns)
@@ -160,7 +168,7 @@ func (m *Manager) apply(ctx context.Context, ns Namespace, base MetaRangeID, cha
 			untouched = false
 		}
 		if !w.Pending() && untouched {
-			if err := w.AddRange(*r); err != nil {
+			if err := w.addRange(r); err != nil {
 				return err
 			}
 			continue

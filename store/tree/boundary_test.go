@@ -13,13 +13,13 @@ func TestBoundaryStability(t *testing.T) {
 	ctx := context.Background()
 	m := newManager(t, Config{TargetEntries: 64})
 	ns := newNS(t, "")
-	const n = 50_000
+	const n = 20_000
 	base := buildTree(t, m, ns, n)
 	baseRanges, err := m.GetMetaRange(ctx, ns, base)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(baseRanges) < 200 {
+	if len(baseRanges) < 100 {
 		t.Fatalf("only %d ranges", len(baseRanges))
 	}
 	// A range in the middle that ends on a content boundary (not forced).
@@ -79,6 +79,19 @@ func TestBoundaryStability(t *testing.T) {
 			if removed != tc.removed || added != tc.added || len(ranges)-len(baseRanges) != tc.rangesDelta {
 				t.Fatalf("%d ranges removed, %d added, count %+d; want %d, %d, %+d", removed, added,
 					len(ranges)-len(baseRanges), tc.removed, tc.added, tc.rangesDelta)
+			}
+			// Diff reads only the ranges that differ.
+			before = m.Stats()
+			it, err := m.Diff(ctx, ns, base, id)
+			if err != nil {
+				t.Fatal(err)
+			}
+			diffs := collectDiffs(t, it)
+			if got := m.Stats().RangesOpened - before.RangesOpened; got > int64(removed+added) {
+				t.Fatalf("diff opened %d ranges; %d differ", got, removed+added)
+			}
+			if tc.added > 0 && (len(diffs) != 1 || diffs[0].Path != tc.change.Path) {
+				t.Fatalf("diff: %v", diffPaths(diffs))
 			}
 			if d.RangesOpened != tc.opened || d.RangesWritten != int64(tc.added) || d.MetaRangesWritten != min(int64(tc.added), 1) {
 				t.Fatalf("apply opened %d and wrote %d ranges and %d metaranges", d.RangesOpened, d.RangesWritten, d.MetaRangesWritten)

@@ -16,6 +16,10 @@ import (
 
 // Manager reads and writes trees. It is safe for concurrent use; one
 // Manager serves any number of namespaces.
+//
+// A Manager remembers which files exist (Config.KnownIDs) and does not
+// write them again; range and metarange files are immutable and must not
+// be deleted while a Manager that may have seen them runs.
 type Manager struct {
 	cfg   Config
 	cache *lru.Cache[cacheKey, *decoded]
@@ -98,6 +102,14 @@ func (m *Manager) WriteMetaRange(ctx context.Context, ns Namespace, ranges []Ran
 	if err := validateRanges(ranges); err != nil {
 		return "", err
 	}
+	return m.writeMetaRange(ctx, ns, cloneRanges(ranges))
+}
+
+// writeMetaRange writes the metarange of valid ranges, which it keeps.
+func (m *Manager) writeMetaRange(ctx context.Context, ns Namespace, ranges []RangeInfo) (MetaRangeID, error) {
+	if ranges == nil {
+		ranges = []RangeInfo{}
+	}
 	id := metaRangeIDOf(ranges)
 	key := makeKey(ns, kindMetaRange, string(id))
 	written, _, err := m.putFile(ctx, ns, key, ns.MetaRangeKey(id), func(buf *bytes.Buffer) error {
@@ -109,7 +121,7 @@ func (m *Manager) WriteMetaRange(ctx context.Context, ns Namespace, ranges []Ran
 	if written {
 		m.metaRangesWritten.Add(1)
 	}
-	m.cache.Add(key, &decoded{ranges: cloneRanges(ranges)})
+	m.cache.Add(key, &decoded{ranges: ranges})
 	return id, nil
 }
 

@@ -47,7 +47,7 @@ func TestModelApplyDiff(t *testing.T) {
 	m := newManager(t, modelConfig)
 	ns := newNS(t, "")
 	rng := rand.New(rand.NewPCG(1, 2))
-	const keys = 3000
+	const keys = 1500
 	rounds := 30
 	if testing.Short() {
 		rounds = 12
@@ -64,7 +64,7 @@ func TestModelApplyDiff(t *testing.T) {
 		n := 1 + rng.IntN(40)
 		switch round % 10 {
 		case 1:
-			n = 600 + rng.IntN(600) // large batches too
+			n = 300 + rng.IntN(300) // large batches too
 		case 4, 7:
 			n = 1
 		}

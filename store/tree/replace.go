@@ -105,13 +105,13 @@ func (m *Manager) replace(ctx context.Context, ps prefixSet, b, s *cursor, w *Wr
 			if !w.Pending() {
 				switch {
 				case !b.done() && (s.done() || b.rng().MaxKey < s.rng().MinKey) && !ps.meets(b.rng().MinKey, b.rng().MaxKey):
-					if err := w.AddRange(*b.rng()); err != nil {
+					if err := w.addRange(b.rng()); err != nil {
 						return err
 					}
 					b.skip()
 					continue
 				case !s.done() && (b.done() || s.rng().MaxKey < b.rng().MinKey) && ps.covers(s.rng().MinKey, s.rng().MaxKey):
-					if err := w.AddRange(*s.rng()); err != nil {
+					if err := w.addRange(s.rng()); err != nil {
 						return err
 					}
 					s.skip()

@@ -97,13 +97,14 @@ func TestReplace(t *testing.T) {
 
 func TestReplaceDropsCoveredRangesUnopened(t *testing.T) {
 	ctx := context.Background()
-	m := newManager(t, Config{TargetEntries: 64})
+	m := newManager(t, Config{TargetEntries: 32})
 	ns := newNS(t, "")
+	const big = 4000
 	var entries []store.Entry
 	for i := range 200 {
 		entries = append(entries, entryAt(fmt.Sprintf("a/%05d", i), 1))
 	}
-	for i := range 20000 {
+	for i := range big {
 		entries = append(entries, entryAt(fmt.Sprintf("big/%06d", i), 1))
 	}
 	for i := range 200 {
@@ -115,7 +116,7 @@ func TestReplaceDropsCoveredRangesUnopened(t *testing.T) {
 		t.Fatal(err)
 	}
 	var src []store.Entry
-	for i := range 20000 {
+	for i := range big {
 		src = append(src, entryAt(fmt.Sprintf("big/%06d", i), 2))
 	}
 	sid := writeTree(t, m, ns, src)
@@ -134,18 +135,18 @@ func TestReplaceDropsCoveredRangesUnopened(t *testing.T) {
 	if d.RangesWritten > 4 {
 		t.Fatalf("replace wrote %d ranges", d.RangesWritten)
 	}
-	want := append(append(append([]store.Entry{}, entries[:200]...), src...), entries[20200:]...)
+	want := append(append(append([]store.Entry{}, entries[:200]...), src...), entries[200+big:]...)
 	requireEntries(t, readAllEntries(t, m, ns, got), want)
 }
 
 func TestModelReplace(t *testing.T) {
 	ctx := context.Background()
-	m := newManager(t, Config{TargetEntries: 8, MaxEntries: 20})
+	m := newManager(t, Config{TargetEntries: 16, MaxEntries: 40})
 	ns := newNS(t, "")
 	rng := rand.New(rand.NewPCG(5, 6))
 	key := func() string { return fmt.Sprintf("p%d%d/%03d", rng.IntN(4), rng.IntN(4), rng.IntN(60)) }
 	allPrefixes := []string{"p0", "p1", "p11/", "p13/0", "p2", "p23/", "p3", "p30/05", "p0"}
-	for c := range 20 {
+	for c := range 12 {
 		base := map[string]store.Entry{}
 		for range 400 {
 			k := key()

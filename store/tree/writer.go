@@ -181,13 +181,19 @@ func (w *Writer) AddRange(r RangeInfo) error {
 	if r.MinKey == "" || r.MinKey > r.MaxKey || r.Count < 1 {
 		return fmt.Errorf("%w: range %s: keys [%q, %q], %d entries", store.ErrInvalidValue, r.ID, r.MinKey, r.MaxKey, r.Count)
 	}
+	return w.addRange(&r)
+}
+
+// addRange appends r, a range of a stored metarange (so well-formed), when
+// the writer has no pending entries.
+func (w *Writer) addRange(r *RangeInfo) error {
 	if err := w.gc.Err(); err != nil {
 		return w.fail()
 	}
 	if w.hasLast && r.MinKey <= w.last {
 		return fmt.Errorf("%w: range %s starts at %q, not after %q", ErrOutOfOrder, r.ID, r.MinKey, w.last)
 	}
-	w.ranges = append(w.ranges, &rangeJob{info: r})
+	w.ranges = append(w.ranges, &rangeJob{info: *r})
 	w.last, w.hasLast = r.MaxKey, true
 	return nil
 }
@@ -242,7 +248,8 @@ func (w *Writer) Close() (MetaRangeID, error) {
 	if w.discard {
 		return "", nil
 	}
-	return w.m.WriteMetaRange(w.ctx, w.ns, ranges)
+	// The writer kept its ranges ordered and well-formed.
+	return w.m.writeMetaRange(w.ctx, w.ns, ranges)
 }
 
 // Abort stops the writer without writing a metarange and waits for the

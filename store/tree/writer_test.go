@@ -17,7 +17,7 @@ func TestWriterRoundTrip(t *testing.T) {
 		cfg    Config
 	}{
 		{name: "one entry", n: 1, cfg: Config{TargetEntries: 16}},
-		{name: "many ranges", n: 2000, cfg: Config{TargetEntries: 16}},
+		{name: "many ranges", n: 1000, cfg: Config{TargetEntries: 16}},
 		{name: "forced by count", n: 500, cfg: Config{TargetEntries: 1 << 20, MaxEntries: 7}},
 		{name: "forced by bytes", n: 500, cfg: Config{TargetEntries: 1 << 20, MaxBytes: 1000}},
 		{name: "namespace prefix", prefix: "repos/r1/", n: 300, cfg: Config{TargetEntries: 32}},

@@ -1,0 +1,103 @@
+package tree
+
+import (
+	"context"
+	"fmt"
+	"testing"
+)
+
+// benchSizes are the tree sizes every benchmark runs at: the cost of a
+// one-entry change must not grow with the tree.
+var benchSizes = []int{1_000, 1_000_000}
+
+// benchTree builds a tree of n entries in a fresh namespace, outside the
+// timer.
+func benchTree(b *testing.B, n int) (*Manager, Namespace, MetaRangeID) {
+	b.Helper()
+	m := newManager(b, Config{})
+	ns := newNS(b, "")
+	return m, ns, buildTree(b, m, ns, n)
+}
+
+// BenchmarkApplyOneChange applies a new version of one entry to a tree:
+// one range read and rewritten, one metarange written.
+func BenchmarkApplyOneChange(b *testing.B) {
+	for _, n := range benchSizes {
+		b.Run(fmt.Sprintf("entries=%d", n), func(b *testing.B) {
+			m, ns, base := benchTree(b, n)
+			ctx := context.Background()
+			before := m.Stats()
+			b.ResetTimer()
+			for i := range b.N {
+				e := bulkEntry(n/2, i+1)
+				if _, err := m.Apply(ctx, ns, base, SliceChanges([]Change{{Path: e.Path, Entry: &e}}), nil); err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.StopTimer()
+			reportStats(b, before, m.Stats())
+		})
+	}
+}
+
+// BenchmarkDiff diffs a tree against itself with one entry changed.
+func BenchmarkDiff(b *testing.B) {
+	for _, n := range benchSizes {
+		b.Run(fmt.Sprintf("entries=%d", n), func(b *testing.B) {
+			m, ns, base := benchTree(b, n)
+			ctx := context.Background()
+			changed := applyOne(b, m, ns, base, bulkEntry(n/2, 1))
+			before := m.Stats()
+			b.ResetTimer()
+			for range b.N {
+				it, err := m.Diff(ctx, ns, base, changed)
+				if err != nil {
+					b.Fatal(err)
+				}
+				k := 0
+				for it.Next() {
+					k++
+				}
+				if err := it.Err(); err != nil || k != 1 {
+					b.Fatalf("%d differences, %v", k, err)
+				}
+				it.Close()
+			}
+			b.StopTimer()
+			reportStats(b, before, m.Stats())
+		})
+	}
+}
+
+// BenchmarkMerge merges a source with one changed entry into a destination
+// with another; each iteration merges a new source version, so it writes a
+// range and a metarange.
+func BenchmarkMerge(b *testing.B) {
+	for _, n := range benchSizes {
+		b.Run(fmt.Sprintf("entries=%d", n), func(b *testing.B) {
+			m, ns, base := benchTree(b, n)
+			ctx := context.Background()
+			dest := applyOne(b, m, ns, base, bulkEntry(n/4, 1))
+			var opened int64
+			b.ResetTimer()
+			for i := range b.N {
+				b.StopTimer()
+				source := applyOne(b, m, ns, base, bulkEntry(3*n/4, i+2))
+				before := m.Stats()
+				b.StartTimer()
+				if _, err := m.Merge(ctx, ns, base, source, dest, MergeStrategyNone); err != nil {
+					b.Fatal(err)
+				}
+				opened += m.Stats().RangesOpened - before.RangesOpened
+			}
+			b.ReportMetric(float64(opened)/float64(b.N), "ranges-opened/op")
+		})
+	}
+}
+
+// reportStats reports the ranges opened and written per operation.
+func reportStats(b *testing.B, before, after Stats) {
+	d := statsDelta(before, after)
+	b.ReportMetric(float64(d.RangesOpened)/float64(b.N), "ranges-opened/op")
+	b.ReportMetric(float64(d.RangesWritten)/float64(b.N), "ranges-written/op")
+}
