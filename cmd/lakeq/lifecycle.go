@@ -86,5 +86,9 @@ func (l *lifecycle) run(ctx context.Context, grace time.Duration, ready func()) 
 	l.log.InfoContext(ctx, "shutting down", slog.Duration("grace", grace))
 	stopCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), grace)
 	defer cancel()
-	return l.stop(stopCtx)
+	if err := l.stop(stopCtx); err != nil {
+		return err
+	}
+	l.log.InfoContext(stopCtx, "stopped")
+	return nil
 }

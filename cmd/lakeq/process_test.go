@@ -17,12 +17,20 @@ import (
 	"time"
 )
 
-// binDir holds the lakeq binary the tests build once.
+// binDir holds the lakeq binaries the tests build once: `lakeq` for the
+// CLI, and `lakeq-race` (built with the race detector when the tests run
+// under it) for the servers they start. The CLI is built without it because
+// a race-enabled binary takes about a second to start, and the walk-throughs
+// start it dozens of times.
 var (
-	binDir    string
-	buildOnce sync.Once
-	buildErr  error
+	binDir string
+	builds sync.Map // binary name → *build
 )
+
+type build struct {
+	once sync.Once
+	err  error
+}
 
 func TestMain(m *testing.M) {
 	dir, err := os.MkdirTemp("", "lakeq-bin-")
@@ -36,24 +44,41 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-// lakeqBinary builds cmd/lakeq (with the race detector when the tests run
-// under it) and returns the directory holding the `lakeq` binary.
-func lakeqBinary(t *testing.T) string {
+// buildBinary builds this package into binDir/name once, with extra go
+// build flags, and returns the binary's path.
+func buildBinary(t *testing.T, name string, flags ...string) string {
 	t.Helper()
-	buildOnce.Do(func() {
-		args := []string{"build", "-o", filepath.Join(binDir, "lakeq")}
-		if raceEnabled {
-			args = append(args, "-race")
-		}
+	v, _ := builds.LoadOrStore(name, &build{})
+	b := v.(*build)
+	path := filepath.Join(binDir, name)
+	b.once.Do(func() {
+		args := append([]string{"build", "-o", path}, flags...)
 		cmd := exec.Command("go", append(args, ".")...)
 		if out, err := cmd.CombinedOutput(); err != nil {
-			buildErr = fmt.Errorf("go build: %v\n%s", err, out)
+			b.err = fmt.Errorf("go build %s: %v\n%s", name, err, out)
 		}
 	})
-	if buildErr != nil {
-		t.Fatal(buildErr)
+	if b.err != nil {
+		t.Fatal(b.err)
 	}
-	return binDir
+	return path
+}
+
+// lakeqBinary builds the CLI and returns the directory holding `lakeq`.
+func lakeqBinary(t *testing.T) string {
+	t.Helper()
+	return filepath.Dir(buildBinary(t, "lakeq"))
+}
+
+// serverBinary returns the binary to start servers with: built with the
+// race detector when the tests run under it, so that a race in a server
+// process fails the test too.
+func serverBinary(t *testing.T) string {
+	t.Helper()
+	if raceEnabled {
+		return buildBinary(t, "lakeq-race", "-race")
+	}
+	return buildBinary(t, "lakeq")
 }
 
 // testEnv is the environment of the processes a test starts: the test's
@@ -166,9 +191,9 @@ func startServer(t *testing.T, dir string, env []string, argv ...string) *server
 	}
 }
 
-// stop sends sig to the server's process group and waits for it to exit;
-// it fails the test unless the exit is clean (status 0) within a minute.
-func (s *server) stop(t *testing.T, sig syscall.Signal) {
+// signal sends sig to the server's process group and waits for the
+// process to exit, for a minute at most; it returns how it exited.
+func (s *server) signal(t *testing.T, sig syscall.Signal) error {
 	t.Helper()
 	if err := syscall.Kill(-s.cmd.Process.Pid, sig); err != nil {
 		t.Fatalf("signal %v: %v", sig, err)
@@ -178,17 +203,28 @@ func (s *server) stop(t *testing.T, sig syscall.Signal) {
 	case <-time.After(time.Minute):
 		t.Fatalf("no exit within a minute of %v\nstderr:\n%s", sig, s.stderr)
 	}
-	if s.waitErr != nil {
-		t.Fatalf("exit after %v: %v\nstderr:\n%s", sig, s.waitErr, s.stderr)
+	if !strings.Contains(s.stderr.String(), "msg=stopped") {
+		t.Fatalf("lakeq did not log a clean stop after %v\nstderr:\n%s", sig, s.stderr)
 	}
 	if strings.Contains(s.stderr.String(), "DATA RACE") {
 		t.Fatalf("data race reported:\n%s", s.stderr)
+	}
+	return s.waitErr
+}
+
+// stop sends sig to the server's process group and waits for it to exit;
+// it fails the test unless the exit is clean (status 0, stop logged)
+// within a minute.
+func (s *server) stop(t *testing.T, sig syscall.Signal) {
+	t.Helper()
+	if err := s.signal(t, sig); err != nil {
+		t.Fatalf("exit after %v: %v\nstderr:\n%s", sig, err, s.stderr)
 	}
 }
 
 // upCommand is `lakeq up` on a free port with its data in dataDir.
 func upCommand(t *testing.T, dataDir string) []string {
-	return []string{filepath.Join(lakeqBinary(t), "lakeq"), "up", "--data-dir", dataDir}
+	return []string{serverBinary(t), "up", "--data-dir", dataDir}
 }
 
 // freePortEnv makes a server pick free ports for the API and NATS.
