@@ -287,6 +287,12 @@ func (e *env) repo(t testing.TB, id string) store.RepoID {
 // commit.
 func (e *env) commit(t testing.TB, repo store.RepoID, objects map[string]string) *graph.Commit {
 	t.Helper()
+	return e.commitOn(t, repo, "main", objects)
+}
+
+// commitOn is commit to branch.
+func (e *env) commitOn(t testing.TB, repo store.RepoID, branch store.BranchID, objects map[string]string) *graph.Commit {
+	t.Helper()
 	ns, err := e.graph.Namespace(e.ctx, repo)
 	if err != nil {
 		t.Fatal(err)
@@ -321,13 +327,18 @@ func (e *env) commit(t testing.TB, repo store.RepoID, objects map[string]string)
 	if err := g.Wait(); err != nil {
 		t.Fatal(err)
 	}
-	return e.commitChanges(t, repo, changes)
+	return e.commitChangesOn(t, repo, branch, changes)
 }
 
 // commitChanges commits changes (in path order) to main.
 func (e *env) commitChanges(t testing.TB, repo store.RepoID, changes []tree.Change) *graph.Commit {
 	t.Helper()
-	c, err := e.graph.CommitTree(e.ctx, repo, "main", graph.CommitParams{Message: "test", Committer: "tester"}, false,
+	return e.commitChangesOn(t, repo, "main", changes)
+}
+
+func (e *env) commitChangesOn(t testing.TB, repo store.RepoID, branch store.BranchID, changes []tree.Change) *graph.Commit {
+	t.Helper()
+	c, err := e.graph.CommitTree(e.ctx, repo, branch, graph.CommitParams{Message: "test", Committer: "tester"}, false,
 		func(ctx context.Context, ns tree.Namespace, head *graph.Commit) (tree.MetaRangeID, error) {
 			return e.graph.Trees().Apply(ctx, ns, head.MetaRangeID, tree.SliceChanges(changes), nil)
 		})
