@@ -41,7 +41,7 @@ type Range struct {
 type ListOptions struct {
 	Prefix     string // only keys starting with Prefix
 	StartAfter string // only keys strictly after StartAfter
-	Delimiter  string // "" lists recursively; "/" groups by directory
+	Delimiter  string // "" lists recursively; "/" groups by directory; no other value is valid
 	MaxKeys    int    // page size; 0 means 1,000
 }
 

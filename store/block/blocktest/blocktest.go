@@ -43,6 +43,8 @@ func Run(t *testing.T, newStore NewStore) {
 		{"ListStartAfterPaging", testListPaging},
 		{"ListDelimiter", testListDelimiter},
 		{"ListEmpty", testListEmpty},
+		{"ListModel", testListModel},
+		{"ListBadOptions", testListBadOptions},
 		{"Presign", testPresign},
 		{"Overwrite", testOverwrite},
 		{"ConcurrentPuts", testConcurrentPuts},

@@ -14,6 +14,7 @@ import (
 
 	"golang.org/x/sync/errgroup"
 
+	"github.com/lakeq/lakeq/store"
 	"github.com/lakeq/lakeq/store/block"
 )
 
@@ -198,6 +199,20 @@ func testListDelimiter(t *testing.T, s block.Store, bucket string) {
 					t.Fatalf("List(prefix %q, delimiter /):\n got %q\nwant %q", tt.prefix, got, tt.want)
 				}
 			})
+		}
+	}
+}
+
+func testListBadOptions(t *testing.T, s block.Store, bucket string) {
+	ctx := context.Background()
+	for name, opts := range map[string]block.ListOptions{
+		"delimiter -":      {Delimiter: "-"},
+		"delimiter //":     {Delimiter: "//"},
+		"negative maxkeys": {MaxKeys: -1},
+		"bad prefix":       {Prefix: "a\xff"},
+	} {
+		if _, err := s.List(ctx, bucket, opts); !errors.Is(err, store.ErrInvalid) {
+			t.Errorf("List with %s = %v, want ErrInvalid", name, err)
 		}
 	}
 }

@@ -18,7 +18,7 @@ import (
 // goes directory by directory, each read whole and sorted, and skips every
 // directory that lies entirely before StartAfter or outside Prefix, so a
 // page costs the directories on its path, not the whole tree. With a
-// delimiter, a common prefix is returned once, at the position of its first
+// delimiter ("/" is the only one accepted), a common prefix is returned once, at the position of its first
 // key; like objects, only prefixes strictly after StartAfter are returned.
 // Items carry Key, Size, ETag and LastModified.
 func (s *Store) List(ctx context.Context, bucket string, opts block.ListOptions) (block.ListPage, error) {
@@ -33,6 +33,9 @@ func (s *Store) List(ctx context.Context, bucket string, opts block.ListOptions)
 	}
 	if err := block.ValidatePrefix(opts.StartAfter); err != nil {
 		return block.ListPage{}, err
+	}
+	if opts.Delimiter != "" && opts.Delimiter != "/" {
+		return block.ListPage{}, fmt.Errorf("%w: list delimiter %q: only \"/\" is supported", store.ErrInvalid, opts.Delimiter)
 	}
 	if opts.MaxKeys < 0 {
 		return block.ListPage{}, fmt.Errorf("%w: negative MaxKeys %d", store.ErrInvalid, opts.MaxKeys)

@@ -2,6 +2,8 @@ package s3
 
 import (
 	"context"
+	"encoding/base64"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -12,17 +14,29 @@ import (
 
 // List returns one page of bucket's keys with ListObjectsV2, objects and
 // common prefixes merged in key order. Only items strictly after
-// opts.StartAfter are returned: when StartAfter is a common prefix from the
-// previous page, keys under it that an endpoint returns again (rolled up
-// into the same prefix) are dropped, and the listing continues with the
-// continuation token until the page has items or the listing ends. Items
-// carry Key, Size, ETag and LastModified.
+// opts.StartAfter are returned, and only the delimiters "" and "/" are
+// accepted (others fail with store.ErrInvalid: MinIO does not list them
+// reliably). Items carry Key, Size, ETag and LastModified.
+//
+// Paging: after a truncated page the store remembers the endpoint's
+// continuation token for a minute, and a List whose StartAfter is that
+// page's last key continues with it, so block.ListAll walks one listing of
+// the endpoint. A List from any other StartAfter starts a new listing there.
+// On MinIO that start is sent as a MinIO listing marker in the continuation
+// token rather than as start-after: with start-after and a small page,
+// MinIO can stop early and report the listing complete when the bucket has
+// keys such as "a!/…" or "a-b/…" beside "a/…" (they sort before "a/" but
+// are walked after it, and use up the page). The endpoint is recognised as
+// MinIO by the Server header of its responses.
 func (s *Store) List(ctx context.Context, bucket string, opts block.ListOptions) (block.ListPage, error) {
 	if err := block.ValidatePrefix(opts.Prefix); err != nil {
 		return block.ListPage{}, err
 	}
 	if err := block.ValidatePrefix(opts.StartAfter); err != nil {
 		return block.ListPage{}, err
+	}
+	if opts.Delimiter != "" && opts.Delimiter != "/" {
+		return block.ListPage{}, fmt.Errorf("%w: list delimiter %q: only \"/\" is supported", store.ErrInvalid, opts.Delimiter)
 	}
 	if opts.MaxKeys < 0 {
 		return block.ListPage{}, fmt.Errorf("%w: negative MaxKeys %d", store.ErrInvalid, opts.MaxKeys)
@@ -31,40 +45,112 @@ func (s *Store) List(ctx context.Context, bucket string, opts block.ListOptions)
 	if max == 0 || max > 1000 {
 		max = 1000
 	}
-	var page block.ListPage
-	token := ""
+	switch {
+	case opts.StartAfter != "" && opts.StartAfter < opts.Prefix:
+		// Every key with the prefix is after StartAfter.
+		opts.StartAfter = ""
+	case opts.StartAfter > opts.Prefix && !strings.HasPrefix(opts.StartAfter, opts.Prefix):
+		// Every key with the prefix is before StartAfter.
+		return block.ListPage{}, nil
+	}
+	startAfter, token := opts.StartAfter, ""
+	// head is the object named exactly Prefix, which a MinIO marker of
+	// Prefix would skip.
+	var head []block.ListItem
+	if t, ok := s.takeToken(bucket, opts); ok {
+		startAfter, token = "", t
+	} else if s.isMinIO(ctx, bucket) {
+		marker := opts.StartAfter
+		if marker == "" && opts.Prefix != "" {
+			marker = opts.Prefix
+			info, err := s.Stat(ctx, bucket, opts.Prefix)
+			switch {
+			case err == nil:
+				head = []block.ListItem{{Key: opts.Prefix, Object: listInfo(info)}}
+			case !errors.Is(err, block.ErrNotFound):
+				return block.ListPage{}, err
+			}
+		}
+		startAfter, token = "", minioMarker(marker)
+	}
+	page := block.ListPage{Items: head}
 	for {
 		if err := ctx.Err(); err != nil {
 			return block.ListPage{}, err
 		}
 		// minio-go's Core.ListObjectsV2 takes no context; ctx is checked
 		// between requests.
-		res, err := s.core.ListObjectsV2(bucket, opts.Prefix, opts.StartAfter, token, opts.Delimiter, max)
+		res, err := s.core.ListObjectsV2(bucket, opts.Prefix, startAfter, token, opts.Delimiter, max)
 		if err != nil {
 			return block.ListPage{}, mapError("list", bucket, opts.Prefix, err)
 		}
-		items := make([]block.ListItem, 0, len(res.Contents)+len(res.CommonPrefixes))
+		n := len(page.Items)
 		for _, o := range res.Contents {
-			if o.Key <= opts.StartAfter {
-				continue
+			if o.Key > opts.StartAfter {
+				page.Items = append(page.Items, block.ListItem{Key: o.Key, Object: objectInfo(bucket, o)})
 			}
-			items = append(items, block.ListItem{Key: o.Key, Object: objectInfo(bucket, o)})
 		}
 		for _, p := range res.CommonPrefixes {
-			if p.Prefix <= opts.StartAfter {
-				continue
+			if p.Prefix > opts.StartAfter {
+				page.Items = append(page.Items, block.ListItem{Key: p.Prefix, IsPrefix: true})
 			}
-			items = append(items, block.ListItem{Key: p.Prefix, IsPrefix: true})
 		}
-		slices.SortFunc(items, func(a, b block.ListItem) int { return strings.Compare(a.Key, b.Key) })
-		page.Items = append(page.Items, items...)
+		slices.SortFunc(page.Items[n:], func(a, b block.ListItem) int { return strings.Compare(a.Key, b.Key) })
+		if len(page.Items) > max {
+			// The head item made the page one too long: the next page
+			// starts a new listing after the last item kept.
+			page.Items, page.Truncated = page.Items[:max], true
+			return page, nil
+		}
 		if !res.IsTruncated {
+			if len(page.Items) == 0 {
+				// MinIO answers a listing of a missing bucket that starts
+				// from a marker with an empty page: tell the two apart.
+				if ok, err := s.BucketExists(ctx, bucket); err != nil {
+					return block.ListPage{}, err
+				} else if !ok {
+					return block.ListPage{}, fmt.Errorf("s3: list %s: %w", bucket, block.ErrBucketNotFound)
+				}
+			}
 			return page, nil
 		}
 		if len(page.Items) > 0 {
+			// The token continues after the last item of this page.
+			last := page.Items[len(page.Items)-1].Key
+			s.tokens.put(tokenKey(bucket, opts.Prefix, opts.Delimiter, last), res.NextContinuationToken)
 			page.Truncated = true
 			return page, nil
 		}
-		token = res.NextContinuationToken
+		// Everything on this page was at or before StartAfter: read on.
+		startAfter, token = "", res.NextContinuationToken
 	}
+}
+
+// listInfo keeps the fields a listing reports.
+func listInfo(info block.ObjectInfo) block.ObjectInfo {
+	return block.ObjectInfo{Bucket: info.Bucket, Key: info.Key, Size: info.Size, ETag: info.ETag, LastModified: info.LastModified}
+}
+
+// takeToken returns the continuation token that follows the page ending at
+// opts.StartAfter, if one is remembered.
+func (s *Store) takeToken(bucket string, opts block.ListOptions) (string, bool) {
+	if opts.StartAfter == "" {
+		return "", false
+	}
+	return s.tokens.take(tokenKey(bucket, opts.Prefix, opts.Delimiter, opts.StartAfter))
+}
+
+// isMinIO reports whether the endpoint is MinIO, asking it (a HEAD of
+// bucket) if no response has told yet.
+func (s *Store) isMinIO(ctx context.Context, bucket string) bool {
+	if s.server.kind.Load() == serverUnknown {
+		s.client.BucketExists(ctx, bucket)
+	}
+	return s.server.kind.Load() == serverMinIO
+}
+
+// minioMarker is a continuation token that makes MinIO start a new listing
+// after key (its own format: the marker, then a tag asking for a new list).
+func minioMarker(key string) string {
+	return base64.StdEncoding.EncodeToString([]byte(key + "[minio_cache:v2,return:]"))
 }

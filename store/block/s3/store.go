@@ -7,7 +7,9 @@
 // the S3 single-copy limit) are copied in parts. Errors of the endpoint are
 // mapped onto the block sentinels: NoSuchKey → block.ErrNotFound,
 // NoSuchBucket → block.ErrBucketNotFound, InvalidRange →
-// block.ErrInvalidRange.
+// block.ErrInvalidRange. Listings page with the endpoint's continuation
+// tokens, and on MinIO start from a MinIO listing marker instead of
+// start-after, which MinIO can cut short (see Store.List).
 package s3
 
 import (
@@ -27,6 +29,12 @@ import (
 	"github.com/lakeq/lakeq/store/block"
 )
 
+// Continuation tokens are remembered for this long, this many at most.
+const (
+	tokenTTL       = time.Minute
+	tokenCacheSize = 4096
+)
+
 // maxPresignExpiry is the longest validity S3 accepts for a presigned URL.
 const maxPresignExpiry = 7 * 24 * time.Hour
 
@@ -36,6 +44,8 @@ type Store struct {
 	cfg    Config
 	client *minio.Client
 	core   minio.Core
+	server *serverSniffer
+	tokens *tokenCache
 }
 
 var _ block.Store = (*Store)(nil)
@@ -47,9 +57,15 @@ func New(cfg Config) (*Store, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
+	transport, err := minio.DefaultTransport(cfg.Secure)
+	if err != nil {
+		return nil, fmt.Errorf("s3: transport: %w", err)
+	}
+	sniffer := &serverSniffer{next: transport}
 	opts := &minio.Options{
-		Secure: cfg.Secure,
-		Region: cfg.Region,
+		Secure:    cfg.Secure,
+		Region:    cfg.Region,
+		Transport: sniffer,
 	}
 	if cfg.AccessKeyID != "" {
 		opts.Creds = credentials.NewStaticV4(cfg.AccessKeyID, cfg.SecretAccessKey, cfg.SessionToken)
@@ -63,7 +79,8 @@ func New(cfg Config) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("s3: client for %s: %w", cfg.Endpoint, err)
 	}
-	return &Store{cfg: cfg, client: client, core: minio.Core{Client: client}}, nil
+	return &Store{cfg: cfg, client: client, core: minio.Core{Client: client},
+		server: sniffer, tokens: newTokenCache(tokenCacheSize, tokenTTL)}, nil
 }
 
 // Client returns the underlying minio-go client, for operations outside
