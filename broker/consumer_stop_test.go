@@ -3,6 +3,9 @@ package broker
 import (
 	"context"
 	"errors"
+	"log/slog"
+	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -229,5 +232,104 @@ func TestConsumerRedeclaresDeletedDurable(t *testing.T) {
 		if d := rec.deliveries(string(id)); len(d) != 1 {
 			t.Errorf("job %s deliveries = %v, want one", id, d)
 		}
+	}
+}
+
+// captureHandler keeps the records logged through it.
+type captureHandler struct {
+	mu      *sync.Mutex
+	records *[]slog.Record
+}
+
+func newCapture() captureHandler {
+	return captureHandler{mu: &sync.Mutex{}, records: &[]slog.Record{}}
+}
+
+func (h captureHandler) Enabled(context.Context, slog.Level) bool { return true }
+func (h captureHandler) Handle(_ context.Context, r slog.Record) error {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	*h.records = append(*h.records, r.Clone())
+	return nil
+}
+func (h captureHandler) WithAttrs([]slog.Attr) slog.Handler { return h }
+func (h captureHandler) WithGroup(string) slog.Handler      { return h }
+
+// find returns the attributes of the first record whose message starts
+// with prefix.
+func (h captureHandler) find(prefix string) (map[string]slog.Value, bool) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for _, r := range *h.records {
+		if strings.HasPrefix(r.Message, prefix) {
+			attrs := map[string]slog.Value{}
+			r.Attrs(func(a slog.Attr) bool {
+				attrs[a.Key] = a.Value
+				return true
+			})
+			return attrs, true
+		}
+	}
+	return nil, false
+}
+
+func TestConsumerLogsUnsettledMaxDeliveries(t *testing.T) {
+	s := startServer(t)
+	cfg := testConfig(t, s.ClientURL())
+	cfg.AckWait = 200 * time.Millisecond
+	cfg.Backoff = []time.Duration{50 * time.Millisecond}
+	cfg.MaxDeliver = 2
+	b := connect(t, cfg)
+	logs := newCapture()
+	hold := make(chan struct{})
+	defer close(hold)
+	started := make(chan struct{}, 1)
+	c := startConsumer(t, b, ConsumerConfig{
+		Queue: Jobs, Kind: "orphan", Concurrency: 1, Logger: slog.New(logs),
+		Handler: func(context.Context, *Msg) Outcome {
+			started <- struct{}{}
+			<-hold // keeps the only slot busy, heartbeating
+			return Ack()
+		},
+	})
+	publishJobs(t, b, "orphan", 1)
+	<-started
+	// With its slot busy the Consumer fetches nothing more: the test plays
+	// a worker that takes the next job and dies, twice.
+	victim, err := b.PublishJob(t.Context(), "orphan", newJobID(), []byte("victim"))
+	if err != nil {
+		t.Fatalf("PublishJob: %v", err)
+	}
+	cons, err := b.JetStream().Consumer(t.Context(), StreamJobs, c.Durable())
+	if err != nil {
+		t.Fatalf("consumer: %v", err)
+	}
+	for delivery := uint64(1); delivery <= 2; delivery++ {
+		m, err := cons.Next(jetstream.FetchMaxWait(5 * time.Second))
+		if err != nil {
+			t.Fatalf("delivery %d: %v", delivery, err)
+		}
+		meta, _ := m.Metadata()
+		if meta.Sequence.Stream != victim.Seq || meta.NumDelivered != delivery {
+			t.Fatalf("got seq %d delivery %d, want seq %d delivery %d", meta.Sequence.Stream, meta.NumDelivered, victim.Seq, delivery)
+		}
+	}
+	// The server notices the exhausted message when the next worker asks
+	// for work, and delivers nothing.
+	if m, err := cons.Next(jetstream.FetchMaxWait(time.Second)); err == nil {
+		meta, _ := m.Metadata()
+		t.Fatalf("a third delivery (seq %d, delivery %d) beyond max deliver", meta.Sequence.Stream, meta.NumDelivered)
+	}
+	var attrs map[string]slog.Value
+	waitFor(t, 10*time.Second, "max-deliveries advisory in the log", func() bool {
+		var ok bool
+		attrs, ok = logs.find("message ran out of deliveries")
+		return ok
+	})
+	if got := attrs["stream_seq"].Uint64(); got != victim.Seq {
+		t.Fatalf("advisory logged for seq %d, want %d", got, victim.Seq)
+	}
+	if n := streamMsgs(t, b, StreamJobs); n != 2 {
+		t.Fatalf("jobs stream holds %d messages, want the held job and the victim", n)
 	}
 }
