@@ -1,0 +1,154 @@
+package importer
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+
+	"github.com/lakeq/lakeq/store"
+	"github.com/lakeq/lakeq/store/graph"
+	"github.com/lakeq/lakeq/store/jobs"
+	"github.com/lakeq/lakeq/store/kv"
+	"github.com/lakeq/lakeq/store/tree"
+	"github.com/lakeq/lakeq/workers"
+)
+
+// errCommitted ends a commit attempt that found the job's commit already
+// on the branch.
+var errCommitted = errors.New("import already committed")
+
+// Finalize joins the shards' ranges into one metarange and commits it to
+// the branch, replacing everything under the destination prefixes, then
+// completes the job. It commits at most once per job: the commit carries
+// the job id, and a finalize that finds such a commit among the branch's
+// last Config.HistoryDepth first-parent commits completes with it. A
+// cancellation seen before the branch moves commits nothing.
+func (h *Handler) Finalize(ctx context.Context, rt *workers.Run) error {
+	j := rt.Job()
+	req, err := request(j)
+	if err != nil {
+		return err
+	}
+	if c, err := h.findCommit(ctx, j.Repo, store.Ref(req.Branch), j.ID); err != nil {
+		return classify(err)
+	} else if c != nil {
+		return h.complete(ctx, rt, c, "", j.Progress.Done)
+	}
+	p, err := h.loadPlan(ctx, j.ID)
+	if err != nil {
+		if errors.Is(err, kv.ErrNotFound) {
+			return permanent(fmt.Errorf("import %s: no plan to finalize", j.ID))
+		}
+		return err
+	}
+	if rt.Canceled(ctx) {
+		return workers.ErrCanceled
+	}
+	var ranges []tree.RangeInfo
+	total := int64(len(p.Objects))
+	for _, st := range p.Tasks {
+		raw, err := h.kv.Get(ctx, partition(j.ID), shardKey(st.Index))
+		if err != nil {
+			return fmt.Errorf("import %s: result of shard %d: %w", j.ID, st.Index, err)
+		}
+		var res shardResult
+		if err := json.Unmarshal(raw, &res); err != nil {
+			return fmt.Errorf("import %s: decode result of shard %d: %w", j.ID, st.Index, err)
+		}
+		ranges = append(ranges, res.Ranges...)
+		total += res.Objects
+	}
+	trees := h.graph.Trees()
+	ns, err := h.graph.Namespace(ctx, j.Repo)
+	if err != nil {
+		return classify(err)
+	}
+	imported, err := trees.WriteMetaRange(ctx, ns, ranges)
+	if err != nil {
+		return classify(fmt.Errorf("import %s: write metarange: %w", j.ID, err))
+	}
+	var found *graph.Commit
+	build := func(ctx context.Context, ns tree.Namespace, head *graph.Commit) (tree.MetaRangeID, error) {
+		if rt.Canceled(ctx) {
+			return "", workers.ErrCanceled
+		}
+		prev, err := h.findCommit(ctx, j.Repo, store.Ref(head.ID), j.ID)
+		if err != nil {
+			return "", err
+		}
+		if prev != nil {
+			found = prev
+			return "", errCommitted
+		}
+		mr := head.MetaRangeID
+		if len(p.Prefixes) > 0 {
+			if mr, err = trees.Replace(ctx, ns, mr, p.Prefixes, imported); err != nil {
+				return "", err
+			}
+		}
+		if len(p.Objects) > 0 {
+			changes := make([]tree.Change, len(p.Objects))
+			for i := range p.Objects {
+				changes[i] = tree.Change{Path: p.Objects[i].Path, Entry: &p.Objects[i]}
+			}
+			if mr, err = trees.Apply(ctx, ns, mr, tree.SliceChanges(changes), nil); err != nil {
+				return "", err
+			}
+		}
+		if rt.Canceled(ctx) {
+			return "", workers.ErrCanceled
+		}
+		return mr, nil
+	}
+	params := graph.CommitParams{
+		Message:    req.CommitMessage(),
+		Committer:  req.Committer,
+		Metadata:   req.CommitMetadata(j.ID),
+		AllowEmpty: true,
+	}
+	c, err := h.graph.CommitTree(ctx, j.Repo, req.Branch, params, req.Force, build)
+	switch {
+	case errors.Is(err, errCommitted):
+		c = found
+	case errors.Is(err, workers.ErrCanceled):
+		return err
+	case errors.Is(err, store.ErrDirtyBranch):
+		return permanent(fmt.Errorf("import into %s: %w (submit with force to import anyway)", req.Branch, err))
+	case err != nil:
+		return classify(fmt.Errorf("import into %s: %w", req.Branch, err))
+	}
+	return h.complete(ctx, rt, c, imported, total)
+}
+
+// complete records the job's result and drops its working state.
+func (h *Handler) complete(ctx context.Context, rt *workers.Run, c *graph.Commit, imported tree.MetaRangeID, total int64) error {
+	j := rt.Job()
+	if imported == "" {
+		imported = c.MetaRangeID
+	}
+	rt.Progress(ctx, func(p *jobs.Progress) { p.Done = total })
+	res := jobs.ImportResult{CommitID: c.ID, MetaRangeID: string(imported), Ingested: total}
+	if err := rt.Complete(ctx, res); err != nil {
+		return err
+	}
+	if err := h.kv.DropPartition(ctx, partition(j.ID)); err != nil {
+		rt.Logger().WarnContext(ctx, "import: drop working state", "error", err.Error())
+	}
+	return nil
+}
+
+// findCommit returns the commit of job id among the last
+// Config.HistoryDepth first-parent commits of ref, or nil.
+func (h *Handler) findCommit(ctx context.Context, repo store.RepoID, ref store.Ref, id store.JobID) (*graph.Commit, error) {
+	commits, _, err := h.graph.Log(ctx, repo, ref, graph.LogOptions{FirstParent: true, Amount: h.cfg.HistoryDepth})
+	if err != nil {
+		return nil, err
+	}
+	for _, c := range commits {
+		if c.Metadata[jobs.MetadataJobID] == string(id) {
+			return c, nil
+		}
+	}
+	return nil, nil
+}

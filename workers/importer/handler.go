@@ -1,0 +1,207 @@
+package importer
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+
+	"github.com/lakeq/lakeq/store"
+	"github.com/lakeq/lakeq/store/block"
+	"github.com/lakeq/lakeq/store/graph"
+	"github.com/lakeq/lakeq/store/jobs"
+	"github.com/lakeq/lakeq/store/kv"
+	"github.com/lakeq/lakeq/workers"
+)
+
+// Defaults of Config.
+const (
+	DefaultMaxShards    = 256
+	DefaultPrefixWeight = 1000
+	DefaultPlanItems    = 10000
+	DefaultPageSize     = 1000
+	DefaultSortBuffer   = 64 << 20
+	DefaultHistoryDepth = 50
+)
+
+// Config tunes a Handler. The zero value is usable: every zero field takes
+// its default.
+type Config struct {
+	// MaxShards caps the tasks one import fans out into (shared among its
+	// common-prefix sources). Default 256.
+	MaxShards int
+	// PrefixWeight is how many objects a common prefix is assumed to hold
+	// when planning: the planner groups top-level objects in runs of this
+	// many, and gives each sub-prefix a shard of its own until there are
+	// too many. Default 1,000.
+	PrefixWeight int
+	// PlanItems caps the top-level listing items the planner reads per
+	// source; the keys after them form the source's last shard. Default
+	// 10,000.
+	PlanItems int
+	// PageSize is the listing page size. Default 1,000 (the S3 maximum).
+	PageSize int
+	// SortBuffer is the memory, in bytes, an external sort of an unordered
+	// listing holds before it spills a sorted run to disk. Default 64 MiB.
+	SortBuffer int64
+	// TempDir holds the external sort's runs. Default os.TempDir().
+	TempDir string
+	// HistoryDepth is how many first-parent commits of the branch a
+	// finalize searches for a commit of the same job before it commits.
+	// Default 50.
+	HistoryDepth int
+}
+
+// Validate reports whether c (after defaults) is usable.
+func (c Config) Validate() error {
+	d := c.withDefaults()
+	switch {
+	case d.MaxShards < 1, d.PrefixWeight < 1, d.PlanItems < 1, d.HistoryDepth < 1:
+		return fmt.Errorf("%w: importer: MaxShards, PrefixWeight, PlanItems and HistoryDepth must be positive", store.ErrInvalidValue)
+	case d.PageSize < 1 || d.PageSize > 1000:
+		return fmt.Errorf("%w: importer: PageSize %d: want 1 to 1000", store.ErrInvalidValue, c.PageSize)
+	case d.SortBuffer < 1<<10:
+		return fmt.Errorf("%w: importer: SortBuffer %d: want at least 1 KiB", store.ErrInvalidValue, c.SortBuffer)
+	}
+	return nil
+}
+
+func (c Config) withDefaults() Config {
+	if c.MaxShards == 0 {
+		c.MaxShards = DefaultMaxShards
+	}
+	if c.PrefixWeight == 0 {
+		c.PrefixWeight = DefaultPrefixWeight
+	}
+	if c.PlanItems == 0 {
+		c.PlanItems = DefaultPlanItems
+	}
+	if c.PageSize == 0 {
+		c.PageSize = DefaultPageSize
+	}
+	if c.SortBuffer == 0 {
+		c.SortBuffer = DefaultSortBuffer
+	}
+	if c.TempDir == "" {
+		c.TempDir = os.TempDir()
+	}
+	if c.HistoryDepth == 0 {
+		c.HistoryDepth = DefaultHistoryDepth
+	}
+	return c
+}
+
+// Resolver maps source URIs to the stores that hold them; *block.Resolver
+// is one.
+type Resolver interface {
+	Resolve(u block.URI) (block.Target, error)
+}
+
+// Deps are the parts a Handler works with.
+type Deps struct {
+	// Graph is the versioned store imports commit to. Required.
+	Graph *graph.Graph
+	// KV keeps each import's plan and shard results until it completes.
+	// Required.
+	KV kv.Store
+	// Sources resolves source URIs. Default Graph.Blocks().
+	Sources Resolver
+}
+
+// Handler runs import jobs: workers.Handler and workers.TaskHandler for
+// jobs.KindImport. It is safe for concurrent use.
+type Handler struct {
+	cfg     Config
+	graph   *graph.Graph
+	kv      kv.Store
+	sources Resolver
+}
+
+var (
+	_ workers.Handler     = (*Handler)(nil)
+	_ workers.TaskHandler = (*Handler)(nil)
+)
+
+// New returns an import Handler.
+func New(cfg Config, deps Deps) (*Handler, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if deps.Graph == nil || deps.KV == nil {
+		return nil, fmt.Errorf("%w: importer: Graph and KV are required", store.ErrInvalidValue)
+	}
+	h := &Handler{cfg: cfg.withDefaults(), graph: deps.Graph, kv: deps.KV, sources: deps.Sources}
+	if h.sources == nil {
+		h.sources = deps.Graph.Blocks()
+	}
+	return h, nil
+}
+
+// Kind returns jobs.KindImport.
+func (h *Handler) Kind() jobs.Kind { return jobs.KindImport }
+
+// request decodes the job's request.
+func request(j *jobs.Job) (*jobs.ImportRequest, error) {
+	var req jobs.ImportRequest
+	if err := json.Unmarshal(j.Request, &req); err != nil {
+		return nil, permanent(fmt.Errorf("%w: import request: %v", store.ErrInvalidValue, err))
+	}
+	if err := req.Validate(); err != nil {
+		return nil, permanent(err)
+	}
+	return &req, nil
+}
+
+// Run plans the import (once: a redelivered job reuses the stored plan)
+// and fans out one task per shard; the runner calls Finalize once they
+// are all done.
+func (h *Handler) Run(ctx context.Context, rt *workers.Run) error {
+	j := rt.Job()
+	req, err := request(j)
+	if err != nil {
+		return err
+	}
+	if rt.Canceled(ctx) {
+		return workers.ErrCanceled
+	}
+	if _, err := h.graph.GetBranch(ctx, j.Repo, req.Branch); err != nil {
+		return classify(err)
+	}
+	p, err := h.loadOrMakePlan(ctx, j.ID, req)
+	if err != nil {
+		return err
+	}
+	rt.Logger().InfoContext(ctx, "import planned", "shards", len(p.Tasks), "objects", len(p.Objects))
+	// With no shards (object sources only), FanOut asks for Finalize at
+	// once.
+	tasks := make([]workers.Task, len(p.Tasks))
+	for i, st := range p.Tasks {
+		payload, err := json.Marshal(st)
+		if err != nil {
+			return err
+		}
+		tasks[i] = workers.Task{ID: taskID(st.Index), Payload: payload}
+	}
+	return rt.FanOut(ctx, tasks)
+}
+
+// permanent marks err as one a retry cannot fix.
+func permanent(err error) error { return workers.Permanent(err) }
+
+// classify marks errors that a retry cannot fix (bad input, something
+// missing) as permanent and leaves the rest (network, timeouts) to be
+// retried.
+func classify(err error) error {
+	if err == nil {
+		return nil
+	}
+	switch {
+	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
+		return err
+	case errors.Is(err, store.ErrNotFound), errors.Is(err, store.ErrInvalid),
+		errors.Is(err, store.ErrPrecondition), errors.Is(err, store.ErrNotImplemented):
+		return permanent(err)
+	}
+	return err
+}

@@ -1,0 +1,147 @@
+package importer
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+
+	"github.com/lakeq/lakeq/store"
+	"github.com/lakeq/lakeq/store/block"
+	"github.com/lakeq/lakeq/store/jobs"
+	"github.com/lakeq/lakeq/store/tree"
+	"github.com/lakeq/lakeq/workers"
+)
+
+// progressEvery is how many entries a task writes between progress
+// reports and cancellation checks.
+const progressEvery = 1000
+
+// shardResult is what a finished shard leaves for finalize.
+type shardResult struct {
+	Ranges  []tree.RangeInfo `json:"ranges"`
+	Objects int64            `json:"objects"`
+}
+
+// RunTask lists one shard and writes its entries into range files, then
+// stores the shard's range list under its index. A shard whose result is
+// stored already (a redelivered task) is not listed again. A listing found
+// out of order is redone through the external sort.
+func (h *Handler) RunTask(ctx context.Context, rt *workers.Run, task workers.Task) error {
+	j := rt.Job()
+	var st shardTask
+	if err := json.Unmarshal(task.Payload, &st); err != nil {
+		return permanent(fmt.Errorf("%w: import task %s: %v", store.ErrInvalidValue, task.ID, err))
+	}
+	if _, err := h.kv.Get(ctx, partition(j.ID), shardKey(st.Index)); err == nil {
+		return nil
+	}
+	if rt.Canceled(ctx) {
+		return workers.ErrCanceled
+	}
+	ns, err := h.graph.Namespace(ctx, j.Repo)
+	if err != nil {
+		return classify(err)
+	}
+	res, err := h.runShard(ctx, rt, ns, &st, false)
+	if errors.Is(err, errUnordered) {
+		rt.Logger().WarnContext(ctx, "source listing out of order; listing the shard again through an external sort",
+			"shard", st.Index, "error", err.Error())
+		res, err = h.runShard(ctx, rt, ns, &st, true)
+	}
+	if err != nil {
+		return err
+	}
+	raw, err := json.Marshal(res)
+	if err != nil {
+		return err
+	}
+	if err := h.kv.Set(ctx, partition(j.ID), shardKey(st.Index), raw); err != nil {
+		return fmt.Errorf("import shard %d: store result: %w", st.Index, err)
+	}
+	return nil
+}
+
+// runShard merges the shard's parts into one ordered run of entries and
+// writes it into ranges. sortAll lists every part through the external
+// sort.
+func (h *Handler) runShard(ctx context.Context, rt *workers.Run, ns tree.Namespace, st *shardTask, sortAll bool) (*shardResult, error) {
+	parts := make([]*partIter, 0, len(st.Parts))
+	defer func() {
+		for _, p := range parts {
+			p.it.Close()
+		}
+	}()
+	for _, sp := range st.Parts {
+		p, err := h.openPart(ctx, rt, sp, sortAll)
+		if err != nil {
+			return nil, err
+		}
+		parts = append(parts, p)
+	}
+	m := newMerger(parts)
+	w := h.graph.Trees().NewWriter(ctx, ns)
+	var n, pending, pendingBytes int64
+	report := func() {
+		c, b := pending, pendingBytes
+		rt.Progress(ctx, func(p *jobs.Progress) { p.Done += c; p.Bytes += b })
+		pending, pendingBytes = 0, 0
+	}
+	for m.Next() {
+		e := m.Entry()
+		if err := w.Add(e); err != nil {
+			w.Abort()
+			return nil, classify(fmt.Errorf("import shard %d: %w", st.Index, err))
+		}
+		n++
+		pending++
+		pendingBytes += e.Size
+		if pending == progressEvery {
+			report()
+			if rt.Canceled(ctx) {
+				w.Abort()
+				return nil, workers.ErrCanceled
+			}
+		}
+	}
+	if err := m.Err(); err != nil {
+		w.Abort()
+		if errors.Is(err, errUnordered) {
+			// Take back what this attempt counted; the sorted attempt
+			// counts again.
+			done := n - pending
+			rt.Progress(ctx, func(p *jobs.Progress) { p.Done -= done })
+			return nil, err
+		}
+		return nil, classify(fmt.Errorf("import shard %d: %w", st.Index, err))
+	}
+	ranges, err := w.CloseRanges()
+	if err != nil {
+		return nil, classify(fmt.Errorf("import shard %d: write ranges: %w", st.Index, err))
+	}
+	report()
+	return &shardResult{Ranges: ranges, Objects: n}, nil
+}
+
+// openPart starts the listing of one part.
+func (h *Handler) openPart(ctx context.Context, rt *workers.Run, sp sourcePart, sortAll bool) (*partIter, error) {
+	u, err := block.ParseURI(sp.URI)
+	if err != nil {
+		return nil, permanent(err)
+	}
+	t, err := h.sources.Resolve(u)
+	if err != nil {
+		return nil, permanent(err)
+	}
+	sorted := sortAll || sp.Sort
+	var it objectIter = newListIter(ctx, t, t.Key, sp.After.last(), sp.UpTo.last(), h.cfg.PageSize, sorted)
+	if sorted {
+		si, stats, err := newSortIter(ctx, it, h.cfg.TempDir, h.cfg.SortBuffer)
+		if err != nil {
+			return nil, classify(fmt.Errorf("list %s: %w", u, err))
+		}
+		rt.Logger().InfoContext(ctx, "sorted an unordered listing", "source", u.String(), "objects", stats.Objects, "runs", stats.Runs)
+		it = si
+	}
+	return &partIter{it: it, order: sp.Source, keyPrefix: t.Key, dest: sp.Dest, uri: u, uriPrefix: u.Key}, nil
+}
