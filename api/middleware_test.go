@@ -367,3 +367,18 @@ func TestKeepAliveAfterChunkedUpload(t *testing.T) {
 		t.Fatalf("second request on the connection: %d %s", res.StatusCode, b)
 	}
 }
+
+func TestStopRightAfterStart(t *testing.T) {
+	for i := range 5 {
+		e := newEnvWith(t, options{cfg: api.Config{Listen: "127.0.0.1:0"}})
+		if err := e.srv.Start(context.Background()); err != nil {
+			t.Fatalf("round %d: Start: %v", i, err)
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		err := e.srv.Stop(ctx)
+		cancel()
+		if err != nil {
+			t.Fatalf("round %d: Stop: %v", i, err)
+		}
+	}
+}

@@ -335,6 +335,11 @@ func (s *Server) Stop(ctx context.Context) error {
 		return nil
 	}
 	err := s.app.ShutdownWithContext(ctx)
+	// Shutdown closes only the listeners the server has begun serving; a
+	// Stop right after Start may come before that.
+	s.mu.Lock()
+	_ = s.ln.Close()
+	s.mu.Unlock()
 	// Whatever is still streaming has outlived the grace period.
 	s.cancelBase()
 	s.serveWG.Wait()
