@@ -92,11 +92,15 @@ func (s *Server) diffRefs(c *fiber.Ctx) error {
 		return badRequest("unknown diff type %q: want two_dot or three_dot", diffType)
 	}
 	ctx := c.UserContext()
-	// TODO(three_dot): compare from the merge base of left and right once
-	// store/graph exports it; until then both types compare left's tree
-	// with right's, which is the same when left has not moved since right
-	// forked from it.
-	items, hasMore, err := s.graph.Diff(ctx, store.RepoID(repo), store.Ref(left), store.Ref(right), p.listOptions())
+	from := store.Ref(left)
+	if diffType == "three_dot" {
+		base, err := s.graph.MergeBase(ctx, store.RepoID(repo), store.Ref(left), store.Ref(right))
+		if err != nil {
+			return err
+		}
+		from = store.Ref(base.ID)
+	}
+	items, hasMore, err := s.graph.Diff(ctx, store.RepoID(repo), from, store.Ref(right), p.listOptions())
 	if err != nil {
 		return err
 	}

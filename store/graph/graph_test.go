@@ -469,3 +469,29 @@ func TestConcurrentCommits(t *testing.T) {
 		}
 	})
 }
+
+func TestMergeBase(t *testing.T) {
+	e := newEnv(t, backends[0].open(t))
+	repo := e.repo(t, "bases")
+	e.put(t, repo, "main", "a", "1")
+	fork := e.commit(t, repo, "main", "fork point")
+	if _, err := e.g.CreateBranch(e.ctx, repo, "dev", "main"); err != nil {
+		t.Fatal(err)
+	}
+	e.put(t, repo, "main", "b", "2")
+	e.commit(t, repo, "main", "main moves on")
+	e.put(t, repo, "dev", "c", "3")
+	e.commit(t, repo, "dev", "dev moves on")
+	base, err := e.g.MergeBase(e.ctx, repo, "main", "dev")
+	if err != nil || base.ID != fork.ID {
+		t.Fatalf("merge base = %v, %v; want %s", base, err, fork.ID)
+	}
+	// Three-dot diff: what dev changed since the fork, not main's own change.
+	d, _, err := e.g.Diff(e.ctx, repo, store.Ref(base.ID), "dev", graph.ListOptions{})
+	if err != nil || len(d) != 1 || d[0].Path != "c" {
+		t.Fatalf("three-dot diff = %+v, %v", d, err)
+	}
+	if _, err := e.g.MergeBase(e.ctx, repo, "main", "nope"); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("missing ref: %v", err)
+	}
+}

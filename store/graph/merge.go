@@ -251,3 +251,20 @@ func (g *Graph) Namespace(ctx context.Context, repo store.RepoID) (tree.Namespac
 	_, ns, err := g.repository(ctx, repo)
 	return ns, err
 }
+
+// MergeBase returns the best common ancestor of the commits left and right
+// resolve to (branch names mean their heads).
+func (g *Graph) MergeBase(ctx context.Context, repo store.RepoID, left, right store.Ref) (*Commit, error) {
+	if _, err := g.GetRepository(ctx, repo); err != nil {
+		return nil, err
+	}
+	l, err := g.commitOf(ctx, repo, left)
+	if err != nil {
+		return nil, err
+	}
+	r, err := g.commitOf(ctx, repo, right)
+	if err != nil {
+		return nil, err
+	}
+	return g.mergeBase(ctx, repo, l, r)
+}
