@@ -5,7 +5,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
+	"unicode/utf8"
 
 	"github.com/lakeq/lakeq/store"
 	"github.com/lakeq/lakeq/store/block"
@@ -74,9 +76,13 @@ func (s *spanRun) fail(path string, err error, limit int) {
 	defer s.mu.Unlock()
 	s.res.Failed++
 	if s.listed < limit {
-		msg := err.Error()
+		msg := strings.ToValidUTF8(err.Error(), "\uFFFD")
 		if len(msg) > maxErrorLen {
-			msg = msg[:maxErrorLen] + "…"
+			cut := maxErrorLen
+			for cut > 0 && !utf8.RuneStart(msg[cut]) {
+				cut--
+			}
+			msg = msg[:cut] + "…"
 		}
 		s.res.Failures = append(s.res.Failures, failure{Path: path, Error: msg})
 		s.listed++
