@@ -9,10 +9,10 @@ import (
 
 func TestEscapeField(t *testing.T) {
 	for in, want := range map[string]string{
-		"plain/path.csv":     "plain/path.csv",
-		"tab\there":          `tab\there`,
-		"line\nbreak\r":      `line\nbreak\r`,
-		`back\slash`:         `back\\slash`,
+		"plain/path.csv":   "plain/path.csv",
+		"tab\there":        `tab\there`,
+		"line\nbreak\r":    `line\nbreak\r`,
+		`back\slash`:       `back\\slash`,
 		"ünïcode/日本語.json": "ünïcode/日本語.json",
 	} {
 		if got := escapeField(in); got != want {
