@@ -27,9 +27,11 @@ import (
 	"github.com/gofiber/fiber/v2"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/lakeq/lakeq/broker"
 	"github.com/lakeq/lakeq/store"
 	"github.com/lakeq/lakeq/store/auth"
 	"github.com/lakeq/lakeq/store/graph"
+	"github.com/lakeq/lakeq/store/jobs"
 )
 
 // Defaults applied to a zero Config.
@@ -148,6 +150,13 @@ type Deps struct {
 	// prometheus.Gatherer (as *prometheus.Registry is), /metrics serves
 	// everything it holds. Default: a new registry of the server's own.
 	Registry prometheus.Registerer
+	// Jobs keeps the state of asynchronous jobs (import, export, GC,
+	// ingestion). Optional: without it, or without Broker, the job
+	// routes answer 503.
+	Jobs *jobs.Store
+	// Broker queues submitted jobs and carries their events. Optional, as
+	// Jobs.
+	Broker *broker.Broker
 	// Extra, when set, is called with the authenticated /api/v1 router so
 	// that later parts (jobs, import, export) add their routes; it may be
 	// nil.
@@ -160,6 +169,9 @@ type Server struct {
 	cfg     Config
 	graph   *graph.Graph
 	auth    *auth.Store
+	jobs    *jobs.Store
+	broker  *broker.Broker
+	sse     sseState // event streams (sse.go)
 	log     *slog.Logger
 	app     *fiber.App
 	metrics *metrics
@@ -196,6 +208,8 @@ func New(cfg Config, deps Deps) (*Server, error) {
 		cfg:        cfg,
 		graph:      deps.Graph,
 		auth:       deps.Auth,
+		jobs:       deps.Jobs,
+		broker:     deps.Broker,
 		log:        cfg.Logger,
 		metrics:    m,
 		baseCtx:    baseCtx,
@@ -276,6 +290,8 @@ func (s *Server) routes(extra func(fiber.Router)) {
 	v1.Post("/repositories/:repository/branches/:branch/objects", s.limitBody, s.uploadObject)
 	v1.Delete("/repositories/:repository/branches/:branch/objects", s.deleteObject)
 	v1.Post("/repositories/:repository/branches/:branch/objects/delete", s.deleteObjects)
+
+	s.jobRoutes(v1)
 
 	if extra != nil {
 		extra(v1)
