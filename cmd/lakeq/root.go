@@ -79,6 +79,8 @@ Every flag can also be set with an environment variable (shown in brackets).`,
 		newDiffCmd(g),
 		newMergeCmd(g),
 		newFSCmd(g),
+		newBenchCmd(g),
+		newExportCmd(g),
 	)
 	documentEnv(root)
 	return root
