@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"net/http"
+	"path/filepath"
+	"strings"
 
 	"github.com/gofiber/fiber/v2"
 
@@ -121,7 +123,7 @@ func (s *Server) checkExportDestination(ctx context.Context, namespace, dest str
 	if err != nil {
 		return err
 	}
-	if overlapsNamespace(ns, t, false) {
+	if destinationOverlaps(ns, t) {
 		return badRequest("export: destination %s overlaps the repository's storage namespace %s: export outside it", u, namespace)
 	}
 	ok, err := t.Store.BucketExists(ctx, t.Bucket)
@@ -219,4 +221,33 @@ func (s *Server) deleteExportRule(c *fiber.Ctx) error {
 		return err
 	}
 	return c.SendStatus(http.StatusNoContent)
+}
+
+// localDir is a block store over a directory (the local store).
+type localDir interface{ Dir() string }
+
+// destinationOverlaps reports whether an export to dest would write into
+// the storage namespace ns, or hold it: keys compared as prefixes at '/'
+// boundaries in the same bucket, local stores by file path.
+func destinationOverlaps(ns, dest block.Target) bool {
+	var a, b string
+	switch {
+	case ns.Store == dest.Store && ns.Bucket == dest.Bucket:
+		a, b = ns.Key, dest.Key
+	default:
+		x, okX := ns.Store.(localDir)
+		y, okY := dest.Store.(localDir)
+		if !okX || !okY {
+			return false
+		}
+		a = filepath.Join(x.Dir(), ns.Bucket) + "/" + ns.Key
+		b = filepath.Join(y.Dir(), dest.Bucket) + "/" + dest.Key
+	}
+	if a != "" && !strings.HasSuffix(a, "/") {
+		a += "/"
+	}
+	if b != "" && !strings.HasSuffix(b, "/") {
+		b += "/"
+	}
+	return strings.HasPrefix(a, b) || strings.HasPrefix(b, a)
 }
