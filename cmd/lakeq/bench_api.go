@@ -114,11 +114,16 @@ type apiBenchReport struct {
 }
 
 // apiScenarioReport is one scenario's figures; latencies in milliseconds,
-// ratios against the first scenario (the health check).
+// ratios against the first scenario (the health check). Requests counts
+// every request of the timed phase, those still under way at its end
+// included (their latencies are in the percentiles); RPS is the requests
+// that ended within the phase's duration (InWindow) per second of it;
+// Seconds is the time until the last request ended.
 type apiScenarioReport struct {
 	Name           string   `json:"name"`
 	Request        string   `json:"request"`
 	Requests       int64    `json:"requests"`
+	InWindow       int64    `json:"requests_in_window"`
 	Errors         int64    `json:"errors"`
 	WarmupErrors   int64    `json:"warmup_errors"`
 	ErrorSamples   []string `json:"error_samples,omitempty"`

@@ -45,6 +45,8 @@ func newAPIBenchHTTPClient(concurrency int) *http.Client {
 // apiBenchPhase is what one timed phase of a scenario saw.
 type apiBenchPhase struct {
 	requests     int64         // requests that got an answer or failed, errors included
+	inWindow     int64         // of them, those that ended by the deadline
+	window       time.Duration // the phase's duration
 	errors       int64         // transport errors and answers other than 2xx
 	errorSamples []string      // the first distinct error messages
 	elapsed      time.Duration // from the first request to the end of the last
@@ -57,7 +59,8 @@ type apiBenchPhase struct {
 // runAPIBenchPhase sends sc's requests from concurrency clients, each
 // starting its next request when the previous one is answered and its body
 // read, until d has passed; requests under way then are waited for and
-// counted. Each client keeps at most maxSamples/concurrency latencies (a
+// their latencies recorded, but only those that ended by then count in the
+// throughput. Each client keeps at most maxSamples/concurrency latencies (a
 // uniform sample past that). It fails only when ctx ends; failed requests
 // are counted in the result.
 func runAPIBenchPhase(ctx context.Context, hc *http.Client, auth string, sc apiBenchScenario, concurrency int, d time.Duration, maxSamples int) (*apiBenchPhase, error) {
@@ -68,7 +71,7 @@ func runAPIBenchPhase(ctx context.Context, hc *http.Client, auth string, sc apiB
 	var eg errgroup.Group
 	eg.SetLimit(concurrency)
 	var mu sync.Mutex
-	res := &apiBenchPhase{}
+	res := &apiBenchPhase{window: d}
 	noteError := func(msg string) {
 		mu.Lock()
 		defer mu.Unlock()
@@ -88,6 +91,9 @@ func runAPIBenchPhase(ctx context.Context, hc *http.Client, auth string, sc apiB
 					return err
 				}
 				cl.record(lat)
+				if time.Now().Before(deadline) {
+					cl.inWindow++
+				}
 				if msg != "" {
 					cl.errors++
 					noteError(msg)
@@ -103,6 +109,7 @@ func runAPIBenchPhase(ctx context.Context, hc *http.Client, auth string, sc apiB
 	for i := range clients {
 		cl := &clients[i]
 		res.requests += cl.seen
+		res.inWindow += cl.inWindow
 		res.errors += cl.errors
 		res.sum += cl.sum
 		res.max = max(res.max, cl.max)
@@ -158,6 +165,7 @@ type apiBenchClient struct {
 	capacity  int
 	latencies []int64
 	seen      int64
+	inWindow  int64
 	errors    int64
 	sum       time.Duration
 	max       time.Duration
@@ -193,13 +201,13 @@ func (p *apiBenchPhase) report(sc apiBenchScenario) apiScenarioReport {
 	ms := func(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
 	r := apiScenarioReport{
 		Name: sc.name, Request: sc.request,
-		Requests: p.requests, Errors: p.errors, ErrorSamples: p.errorSamples,
+		Requests: p.requests, InWindow: p.inWindow, Errors: p.errors, ErrorSamples: p.errorSamples,
 		Seconds: p.elapsed.Seconds(), Sampled: p.sampled,
 		P50MS: ms(percentile(p.latencies, 0.50)), P90MS: ms(percentile(p.latencies, 0.90)),
 		P99MS: ms(percentile(p.latencies, 0.99)), MaxMS: ms(p.max),
 	}
-	if p.elapsed > 0 {
-		r.RPS = float64(p.requests) / p.elapsed.Seconds()
+	if p.window > 0 {
+		r.RPS = float64(p.inWindow) / p.window.Seconds()
 	}
 	if p.requests > 0 {
 		r.MeanMS = ms(p.sum / time.Duration(p.requests))

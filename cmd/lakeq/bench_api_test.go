@@ -46,8 +46,8 @@ func TestBenchAPI(t *testing.T) {
 			var got []string
 			for _, s := range rep.Scenarios {
 				got = append(got, s.Name)
-				if s.Requests <= 0 || s.RPS <= 0 {
-					t.Errorf("%s: %d requests, %.1f req/s", s.Name, s.Requests, s.RPS)
+				if s.Requests <= 0 || s.InWindow <= 0 || s.InWindow > s.Requests || s.RPS <= 0 {
+					t.Errorf("%s: %d requests, %d within the duration, %.1f req/s", s.Name, s.Requests, s.InWindow, s.RPS)
 				}
 				if s.Errors != 0 || s.WarmupErrors != 0 || len(s.ErrorSamples) != 0 {
 					t.Errorf("%s: %d errors, %d in the warm-up: %q", s.Name, s.Errors, s.WarmupErrors, s.ErrorSamples)
@@ -156,8 +156,8 @@ func TestAPIBenchPhase(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if p.requests < 20 {
-				t.Fatalf("%d requests in 300ms", p.requests)
+			if p.requests < 20 || p.inWindow > p.requests || p.requests-p.inWindow > 2 {
+				t.Fatalf("%d requests in 300ms, %d of them ended in time: want at most one a client late", p.requests, p.inWindow)
 			}
 			if got := p.errors > 0; got != tt.wantErrors {
 				t.Errorf("%d errors of %d requests, want errors: %v", p.errors, p.requests, tt.wantErrors)
