@@ -8,6 +8,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/lakeq/lakeq/api"
 	"github.com/lakeq/lakeq/broker"
 	"github.com/lakeq/lakeq/store/block"
 	"github.com/lakeq/lakeq/store/block/s3"
@@ -68,7 +69,8 @@ func runAPI(cmd *cobra.Command, g *globals, f *apiFlags) error {
 	var (
 		kvs      *redis.Store
 		resolver *block.Resolver
-		v        *versioned
+		c        *core
+		srv      *api.Server
 		creds    *initialCredentials
 		brk      *broker.Broker
 	)
@@ -91,22 +93,18 @@ func runAPI(cmd *cobra.Command, g *globals, f *apiFlags) error {
 			if resolver, err = newResolver(objects, nil, f.importAllow); err != nil {
 				return err
 			}
-			if v, err = newVersioned(&f.serverFlags, kvs, resolver, log); err != nil {
+			if c, err = newCore(kvs, resolver, log); err != nil {
 				return err
 			}
-			creds, err = bootstrapCredentials(ctx, v.auth, g.accessKeyID, g.secretAccessKey)
+			creds, err = bootstrapCredentials(ctx, c.auth, g.accessKeyID, g.secretAccessKey)
 			return err
 		},
 		stop: func(context.Context) error { return resolver.Close() },
 	})
 	lc.add(brokerComponent(func() string { return f.natsURL }, log, &brk))
-	lc.add(component{
-		name:  "api",
-		start: func(ctx context.Context) error { return v.api.Start(ctx) },
-		stop:  func(ctx context.Context) error { return v.api.Stop(ctx) },
-	})
+	lc.add(apiComponent(&f.serverFlags, &c, &brk, log, &srv))
 	return lc.run(ctx, f.grace, func() {
-		printBanner(cmd.OutOrStdout(), "api", endpointURL(v.api.Addr()), creds, g.accessKeyID != "", []string{
+		printBanner(cmd.OutOrStdout(), "api", endpointURL(srv.Addr()), creds, g.accessKeyID != "", []string{
 			"Redis:       " + f.redisURL,
 			"S3:          " + f.s3.Endpoint,
 			"NATS:        " + f.natsURL,

@@ -20,6 +20,7 @@ import (
 	"github.com/lakeq/lakeq/store/block"
 	"github.com/lakeq/lakeq/store/block/local"
 	"github.com/lakeq/lakeq/store/graph"
+	"github.com/lakeq/lakeq/store/jobs"
 	"github.com/lakeq/lakeq/store/kv"
 	"github.com/lakeq/lakeq/store/tree"
 )
@@ -41,7 +42,7 @@ type serverFlags struct {
 func (f *serverFlags) register(cmd *cobra.Command) {
 	fl := cmd.Flags()
 	fl.StringVar(&f.listen, "listen", api.DefaultListen, "address the HTTP API listens on, host:port")
-	fl.StringSliceVar(&f.importAllow, "import-allow", nil, "local directories that imports and exports may read or write, comma-separated absolute paths")
+	fl.StringSliceVar(&f.importAllow, "import-allow", nil, "local directories that imports and exports may read or write (local:///path URIs), comma-separated")
 	fl.DurationVar(&f.grace, "shutdown-grace", 30*time.Second, "how long shutdown waits for requests and jobs under way")
 	fl.StringVar(&f.logLevel, "log-level", "info", "log level: debug, info, warn or error")
 	fl.StringVar(&f.logFormat, "log-format", "text", "log format: text or json")
@@ -65,35 +66,55 @@ func (f *serverFlags) logger(w io.Writer) (*slog.Logger, error) {
 	}
 }
 
-// versioned is the part of a server over the metadata KV and the block
-// stores: the graph, the credentials and the HTTP API.
-type versioned struct {
+// core is the part of a server over the metadata KV and the block stores:
+// the versioned store, the credentials and the job states. The HTTP API and
+// the job workers work over it.
+type core struct {
 	graph *graph.Graph
 	auth  *auth.Store
-	api   *api.Server
+	jobs  *jobs.Store
 }
 
-// newVersioned assembles the graph, the auth store and the API server over
-// kvs and resolver. The API is built but not listening.
-func newVersioned(f *serverFlags, kvs kv.Store, resolver *block.Resolver, log *slog.Logger) (*versioned, error) {
+// newCore assembles the graph, the auth store and the job store over kvs
+// and resolver.
+func newCore(kvs kv.Store, resolver *block.Resolver, log *slog.Logger) (*core, error) {
 	trees, err := tree.NewManager(tree.Config{})
 	if err != nil {
 		return nil, err
 	}
-	g := graph.New(kvs, trees, resolver, graph.Config{Logger: log})
-	a := auth.New(kvs)
-	reg := prometheus.NewRegistry()
-	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	srv, err := api.New(api.Config{
-		Listen:        f.listen,
-		PresignExpiry: f.presignExpiry,
-		Logger:        log,
-		Version:       version,
-	}, api.Deps{Graph: g, Auth: a, Registry: reg})
-	if err != nil {
-		return nil, err
+	return &core{
+		graph: graph.New(kvs, trees, resolver, graph.Config{Logger: log}),
+		auth:  auth.New(kvs),
+		jobs:  jobs.NewStore(kvs, nil),
+	}, nil
+}
+
+// apiComponent builds the HTTP API over c and the broker once the
+// components before it have started, and serves until stopped. *srv is
+// set once it has started.
+func apiComponent(f *serverFlags, c **core, brk **broker.Broker, log *slog.Logger, srv **api.Server) component {
+	return component{
+		name: "api",
+		start: func(ctx context.Context) error {
+			reg := prometheus.NewRegistry()
+			reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+			s, err := api.New(api.Config{
+				Listen:        f.listen,
+				PresignExpiry: f.presignExpiry,
+				Logger:        log,
+				Version:       version,
+			}, api.Deps{Graph: (*c).graph, Auth: (*c).auth, Jobs: (*c).jobs, Broker: *brk, Registry: reg})
+			if err != nil {
+				return err
+			}
+			if err := s.Start(ctx); err != nil {
+				return err
+			}
+			*srv = s
+			return nil
+		},
+		stop: func(ctx context.Context) error { return (*srv).Stop(ctx) },
 	}
-	return &versioned{graph: g, auth: a, api: srv}, nil
 }
 
 // newResolver maps storage URIs to objects (the S3 endpoint, the local

@@ -10,6 +10,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/lakeq/lakeq/api"
 	"github.com/lakeq/lakeq/broker"
 	"github.com/lakeq/lakeq/broker/natsserver"
 	"github.com/lakeq/lakeq/store/block"
@@ -81,7 +82,8 @@ func runUp(cmd *cobra.Command, g *globals, f *upFlags) error {
 		kvs      *bolt.Store
 		blocks   *local.Store
 		resolver *block.Resolver
-		v        *versioned
+		c        *core
+		srv      *api.Server
 		creds    *initialCredentials
 		nats     *natsserver.Server
 		brk      *broker.Broker
@@ -117,10 +119,10 @@ func runUp(cmd *cobra.Command, g *globals, f *upFlags) error {
 			if resolver, err = newResolver(nil, blocks, f.importAllow); err != nil {
 				return err
 			}
-			if v, err = newVersioned(&f.serverFlags, kvs, resolver, log); err != nil {
+			if c, err = newCore(kvs, resolver, log); err != nil {
 				return err
 			}
-			creds, err = bootstrapCredentials(ctx, v.auth, g.accessKeyID, g.secretAccessKey)
+			creds, err = bootstrapCredentials(ctx, c.auth, g.accessKeyID, g.secretAccessKey)
 			return err
 		},
 		stop: func(context.Context) error { return resolver.Close() },
@@ -140,14 +142,10 @@ func runUp(cmd *cobra.Command, g *globals, f *upFlags) error {
 	// Job workers (import, export, GC, ingestion) are added here, over brk
 	// and the store: after the broker so that they stop before it closes,
 	// before the API so that they are ready when it accepts jobs.
-	lc.add(component{
-		name:  "api",
-		start: func(ctx context.Context) error { return v.api.Start(ctx) },
-		stop:  func(ctx context.Context) error { return v.api.Stop(ctx) },
-	})
+	lc.add(apiComponent(&f.serverFlags, &c, &brk, log, &srv))
 
 	return lc.run(ctx, f.grace, func() {
-		printBanner(cmd.OutOrStdout(), "up", endpointURL(v.api.Addr()), creds, g.accessKeyID != "", []string{
+		printBanner(cmd.OutOrStdout(), "up", endpointURL(srv.Addr()), creds, g.accessKeyID != "", []string{
 			"Data:        " + dataDir,
 			"Storage:     local://" + defaultLocal + "/ (create repositories under it, e.g. local://" + defaultLocal + "/my-repo/)",
 			"NATS:        " + nats.ClientURL(),
