@@ -86,7 +86,6 @@ func parseConfigTable(t *testing.T) []configRow {
 // variable and default, and every server and global flag has a row.
 func TestReadmeConfigTable(t *testing.T) {
 	root := newRootCmd()
-	up, apiCmd := findCmd(t, root, "up"), findCmd(t, root, "api")
 	rows := parseConfigTable(t)
 	listed := map[string]bool{}
 	for _, r := range rows {
@@ -130,9 +129,14 @@ func TestReadmeConfigTable(t *testing.T) {
 		})
 	}
 	check(root.PersistentFlags(), "lakeq")
-	check(up.LocalFlags(), "lakeq up")
-	check(apiCmd.LocalFlags(), "lakeq api")
+	for _, role := range serverRoles {
+		check(findCmd(t, root, role).LocalFlags(), "lakeq "+role)
+	}
 }
+
+// serverRoles are the commands that run a server process; the README's
+// configuration table lists all their flags.
+var serverRoles = []string{"up", "api", "worker"}
 
 // composeFile is the part of docker-compose.yml the test reads.
 type composeFile struct {
@@ -152,7 +156,8 @@ type composeFile struct {
 
 // TestComposeFile parses deploy/docker-compose.yml and checks the stack it
 // describes: NATS with JetStream, Redis with AOF, MinIO, one API and two
-// workers, configured only through variables that `lakeq api` reads.
+// workers, configured only through variables that `lakeq api` and
+// `lakeq worker` read.
 func TestComposeFile(t *testing.T) {
 	b, err := os.ReadFile(filepath.Join(repoRoot, "deploy", "docker-compose.yml"))
 	if err != nil {
@@ -181,15 +186,15 @@ func TestComposeFile(t *testing.T) {
 		t.Errorf("worker service runs %q with %d replicas, want worker ×2", w.Command, w.Deploy.Replicas)
 	}
 
-	// Every variable the API gets names one of its flags.
+	// Every variable the API and the workers get names one of their flags.
 	root := newRootCmd()
-	apiCmd := findCmd(t, root, "api")
-	known := map[string]bool{}
-	apiCmd.Flags().VisitAll(func(f *pflag.Flag) { known[envName(f.Name)] = true })
-	root.PersistentFlags().VisitAll(func(f *pflag.Flag) { known[envName(f.Name)] = true })
-	for name := range c.Services["api"].Environment {
-		if !known[name] {
-			t.Errorf("api service sets %s, which is no flag of lakeq api", name)
+	for _, role := range []string{"api", "worker"} {
+		known := map[string]bool{}
+		findCmd(t, root, role).Flags().VisitAll(func(f *pflag.Flag) { known[envName(f.Name)] = true })
+		for name := range c.Services[role].Environment {
+			if !known[name] {
+				t.Errorf("%s service sets %s, which is no flag of lakeq %s", role, name, role)
+			}
 		}
 	}
 
