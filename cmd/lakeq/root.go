@@ -81,6 +81,8 @@ Every flag can also be set with an environment variable (shown in brackets).`,
 		newFSCmd(g),
 		newBenchCmd(g),
 		newExportCmd(g),
+		newWorkerCmd(g),
+		newJobsCmd(g),
 	)
 	documentEnv(root)
 	return root

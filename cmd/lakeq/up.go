@@ -15,7 +15,9 @@ import (
 	"github.com/lakeq/lakeq/broker/natsserver"
 	"github.com/lakeq/lakeq/store/block"
 	"github.com/lakeq/lakeq/store/block/local"
+	"github.com/lakeq/lakeq/store/kv"
 	"github.com/lakeq/lakeq/store/kv/bolt"
+	"github.com/lakeq/lakeq/workers"
 )
 
 // Layout of the data directory of `lakeq up`.
@@ -29,6 +31,7 @@ const (
 // upFlags are the flags of `lakeq up`.
 type upFlags struct {
 	serverFlags
+	runnerFlags
 	dataDir  string
 	natsPort int
 }
@@ -55,7 +58,8 @@ Ctrl-C (SIGINT) or SIGTERM stops it cleanly.`,
 			return runUp(cmd, g, f)
 		},
 	}
-	f.register(cmd)
+	f.serverFlags.register(cmd)
+	f.runnerFlags.register(cmd)
 	cmd.Flags().StringVar(&f.dataDir, "data-dir", "lakeq-data", "directory holding all of lakeq's data")
 	cmd.Flags().IntVar(&f.natsPort, "nats-port", natsserver.DefaultPort, "client port of the embedded NATS server on 127.0.0.1 (-1: any free port)")
 	return cmd
@@ -64,6 +68,9 @@ Ctrl-C (SIGINT) or SIGTERM stops it cleanly.`,
 func runUp(cmd *cobra.Command, g *globals, f *upFlags) error {
 	log, err := f.logger(cmd.ErrOrStderr())
 	if err != nil {
+		return err
+	}
+	if err := f.checkKinds(); err != nil {
 		return err
 	}
 	dataDir, err := filepath.Abs(f.dataDir)
@@ -87,6 +94,7 @@ func runUp(cmd *cobra.Command, g *globals, f *upFlags) error {
 		creds    *initialCredentials
 		nats     *natsserver.Server
 		brk      *broker.Broker
+		runner   *workers.Runner
 	)
 	lc := &lifecycle{log: log}
 	lc.add(component{
@@ -142,6 +150,7 @@ func runUp(cmd *cobra.Command, g *globals, f *upFlags) error {
 	// Job workers (import, export, GC, ingestion) are added here, over brk
 	// and the store: after the broker so that they stop before it closes,
 	// before the API so that they are ready when it accepts jobs.
+	lc.add(workerComponent(&f.runnerFlags, &c, func() kv.Store { return kvs }, &brk, log, &runner))
 	lc.add(apiComponent(&f.serverFlags, &c, &brk, log, &srv))
 
 	return lc.run(ctx, f.grace, func() {
