@@ -16,6 +16,7 @@ import (
 	"os/signal"
 	"path/filepath"
 	"runtime/pprof"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"syscall"
@@ -115,6 +116,45 @@ type benchExportRound struct {
 	ExportSeconds float64 `json:"export_seconds"`
 	ExportJob     string  `json:"export_job"`
 	StatusFile    string  `json:"status_file"`
+	// The CPU time MinIO and this process (client, or lakeq's worker)
+	// spent in each phase: unlike wall time, it does not depend on what
+	// else the machine runs meanwhile.
+	BareCPU   benchCPU `json:"bare_cpu"`
+	ExportCPU benchCPU `json:"export_cpu"`
+}
+
+// benchCPU is CPU time, in seconds, of the object store and of lakeq.
+type benchCPU struct {
+	MinIO float64 `json:"minio_seconds"`
+	Lakeq float64 `json:"lakeq_seconds"`
+}
+
+// cpuNow returns the CPU time so far of process pid (from /proc; 0 where
+// unavailable) and of this process.
+func cpuNow(pid int) benchCPU {
+	var c benchCPU
+	if b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid)); err == nil {
+		// Fields after the command's closing parenthesis; utime and stime
+		// are the 12th and 13th of them, in clock ticks (100 per second).
+		if i := strings.LastIndexByte(string(b), ')'); i >= 0 {
+			f := strings.Fields(string(b[i+1:]))
+			if len(f) > 13 {
+				u, _ := strconv.ParseFloat(f[11], 64)
+				st, _ := strconv.ParseFloat(f[12], 64)
+				c.MinIO = (u + st) / 100
+			}
+		}
+	}
+	var ru syscall.Rusage
+	if syscall.Getrusage(syscall.RUSAGE_SELF, &ru) == nil {
+		c.Lakeq = time.Duration(ru.Utime.Nano() + ru.Stime.Nano()).Seconds()
+	}
+	return c
+}
+
+// since returns the CPU time spent since start.
+func (c benchCPU) since(start benchCPU) benchCPU {
+	return benchCPU{MinIO: c.MinIO - start.MinIO, Lakeq: c.Lakeq - start.Lakeq}
 }
 
 func runBenchExport(cmd *cobra.Command, g *globals, f *benchExportFlags) error {
@@ -246,12 +286,14 @@ func runBenchExport(cmd *cobra.Command, g *globals, f *benchExportFlags) error {
 				return err
 			}
 			say("round %d: bare: %d server-side copies, %d at a time…", r+1, f.objects, f.parallelism)
+			cpu := cpuNow(minioSrv.pid())
 			d, err := benchBareCopy(ctx, s3s.Client(), ns, entries, bucket, f.parallelism)
 			if err != nil {
 				return err
 			}
-			round.BareSeconds = d.Seconds()
-			say("round %d: bare:   %.2fs (%.0f objects/s)", r+1, d.Seconds(), float64(f.objects)/d.Seconds())
+			round.BareSeconds, round.BareCPU = d.Seconds(), cpuNow(minioSrv.pid()).since(cpu)
+			say("round %d: bare:   %.2fs (%.0f objects/s); CPU: MinIO %.1fs, client %.1fs", r+1, d.Seconds(),
+				float64(f.objects)/d.Seconds(), round.BareCPU.MinIO, round.BareCPU.Lakeq)
 			return nil
 		}
 		export := func() error {
@@ -264,13 +306,16 @@ func runBenchExport(cmd *cobra.Command, g *globals, f *benchExportFlags) error {
 			if err != nil {
 				return err
 			}
+			cpu := cpuNow(minioSrv.pid())
 			res, id, d, err := benchExportJob(ctx, jobStore, brk, repo, commit.ID, "s3://"+bucket+"/out/", f.parallelism)
 			stopProfile()
 			if err != nil {
 				return err
 			}
 			round.ExportSeconds, round.ExportJob, round.StatusFile = d.Seconds(), string(id), res.StatusFile
-			say("round %d: export: %.2fs (%.0f objects/s), job %s", r+1, d.Seconds(), float64(f.objects)/d.Seconds(), id)
+			round.ExportCPU = cpuNow(minioSrv.pid()).since(cpu)
+			say("round %d: export: %.2fs (%.0f objects/s), job %s; CPU: MinIO %.1fs, lakeq %.1fs", r+1, d.Seconds(),
+				float64(f.objects)/d.Seconds(), id, round.ExportCPU.MinIO, round.ExportCPU.Lakeq)
 			if f.verify {
 				return verifyBenchExport(ctx, s3s, bucket, "out/", f.objects)
 			}
@@ -293,7 +338,8 @@ func runBenchExport(cmd *cobra.Command, g *globals, f *benchExportFlags) error {
 	return newPrinter(cmd.OutOrStdout(), g.output).object(rep, func(w io.Writer) {
 		fmt.Fprintf(w, "objects:     %d × %d bytes, parallelism %d, %d rounds\n", rep.Objects, rep.ObjectSize, rep.Parallelism, len(rep.Rounds))
 		for i, r := range rep.Rounds {
-			fmt.Fprintf(w, "round %d:     bare %.2fs, export %.2fs (ratio %.3f)\n", i+1, r.BareSeconds, r.ExportSeconds, r.ExportSeconds/r.BareSeconds)
+			fmt.Fprintf(w, "round %d:     bare %.2fs, export %.2fs (ratio %.3f); MinIO CPU bare %.1fs, export %.1fs; client/lakeq CPU %.1fs, %.1fs\n",
+				i+1, r.BareSeconds, r.ExportSeconds, r.ExportSeconds/r.BareSeconds, r.BareCPU.MinIO, r.ExportCPU.MinIO, r.BareCPU.Lakeq, r.ExportCPU.Lakeq)
 		}
 		n := float64(rep.Objects * len(rep.Rounds))
 		fmt.Fprintf(w, "bare copy:   %.2fs  (%.0f objects/s)\n", rep.BareSeconds, n/rep.BareSeconds)
@@ -518,6 +564,9 @@ func startBenchMinIO(ctx context.Context, bin, dir string) (*benchMinIO, error) 
 		}
 	}
 }
+
+// pid returns the server's process id.
+func (m *benchMinIO) pid() int { return m.cmd.Process.Pid }
 
 // stop ends the server it started (SIGTERM, then SIGKILL after 10s).
 func (m *benchMinIO) stop() {
