@@ -3,6 +3,8 @@ package workers_test
 import (
 	"context"
 	"errors"
+	"fmt"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -129,4 +131,48 @@ func TestStoppedRunnerTaskRedelivered(t *testing.T) {
 	if got := ran["only"]; len(got) != 2 || got[0] != "a" || got[1] != "b" {
 		t.Fatalf("task ran on %v, want a then b", got)
 	}
+}
+
+// TestAbandonedJobFails kills every worker that takes a job, up to the
+// broker's last allowed delivery (3 in these tests): the job does not stay
+// IN_PROGRESS forever — a live worker fails it from the server's
+// max-deliveries advisory.
+func TestAbandonedJobFails(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, e *env) {
+		var runs atomic.Int32
+		stuck := make(chan struct{})
+		t.Cleanup(func() { close(stuck) })
+		handler := &jobHandler{kind: "test-doomed", run: func(ctx context.Context, rt *workers.Run) error {
+			runs.Add(1)
+			<-stuck // never returns while its worker lives
+			return ctx.Err()
+		}}
+		j := e.submit("test-doomed", nil)
+		for i := range 3 {
+			r := e.startRunner(runnerConfig(fmt.Sprintf("doomed-%d", i)), handler)
+			e.waitFor(20*time.Second, "the job to be taken", func() bool { return runs.Load() == int32(i+1) })
+			expired, cancel := context.WithCancel(t.Context())
+			cancel()
+			_ = r.Stop(expired)
+			if err := r.b.Close(context.WithoutCancel(t.Context())); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if got := e.get(j.ID); got.State != jobs.StateInProgress {
+			t.Fatalf("job %s after its workers died", got.State)
+		}
+		// A worker serving the kind is alive when the advisory comes.
+		watcher := &jobHandler{kind: "test-doomed", run: func(ctx context.Context, rt *workers.Run) error {
+			return workers.Permanent(errors.New("the abandoned job was delivered again"))
+		}}
+		e.startRunner(runnerConfig("watcher"), watcher)
+		done := e.waitDone(j.ID, 30*time.Second)
+		if done.State != jobs.StateFailed || !strings.Contains(done.Error, "gave up after 3 deliveries") || runs.Load() != 3 {
+			t.Fatalf("job %s: %q after %d runs", done.State, done.Error, runs.Load())
+		}
+		evs := e.events(j.ID, true, 5*time.Second)
+		if last := evs[len(evs)-1]; last.Type != jobs.EventFailed || last.Worker != "watcher" {
+			t.Fatalf("last event %+v", last)
+		}
+	})
 }

@@ -116,10 +116,7 @@ func (r *Runner) settleJob(ctx context.Context, rt *Run, m *broker.Msg, herr err
 		}
 		return broker.Ack()
 	case ctx.Err() != nil:
-		// The worker is being stopped without grace left: leave the job
-		// as it is for the worker that gets the message next.
-		rt.log.WarnContext(sctx, "job interrupted by shutdown; it will be redelivered", "error", herr)
-		return broker.Nak(0, "worker stopped")
+		return r.interrupted(sctx, rt, m, herr, "")
 	case herr == nil:
 		_, err := r.finish(sctx, id, ending{state: jobs.StateCompleted, delta: rt.pending()})
 		return r.settled(sctx, rt, err, broker.Ack())
@@ -166,4 +163,18 @@ func (r *Runner) retryOrFail(ctx context.Context, rt *Run, m *broker.Msg, herr e
 		rt.editEvent(ev)
 	})
 	return broker.Nak(0, herr.Error())
+}
+
+// interrupted handles an execution cut short by the worker's shutdown
+// (its grace ran out): the message goes back for another worker, leaving
+// the job as it is — unless this was its last allowed delivery, which
+// fails the job since no worker will get it again.
+func (r *Runner) interrupted(ctx context.Context, rt *Run, m *broker.Msg, herr error, what string) broker.Outcome {
+	if m.LastDelivery() {
+		msg := fmt.Sprintf("%sgave up after %d attempts: the last one was interrupted by a worker shutdown", what, m.NumDelivered())
+		_, err := r.finish(ctx, rt.job.ID, ending{state: jobs.StateFailed, err: msg, delta: rt.pending()})
+		return r.settled(ctx, rt, err, broker.Term(msg))
+	}
+	rt.log.WarnContext(ctx, "interrupted by shutdown; it will be redelivered", "error", herr)
+	return broker.Nak(0, "worker stopped")
 }

@@ -29,8 +29,15 @@ type Runner struct {
 	handlers  map[jobs.Kind]Handler
 	started   bool
 	stopped   bool
-	consumers []*broker.Consumer
+	consumers []served
 	expirer   *expirer
+	abandoned *abandonedWatch
+}
+
+// served is one durable consumer the Runner runs.
+type served struct {
+	queue    broker.Queue
+	consumer *broker.Consumer
 }
 
 // New checks cfg and deps and returns a Runner to register handlers with.
@@ -107,7 +114,7 @@ func (r *Runner) Start(ctx context.Context) error {
 	if len(kinds) == 0 {
 		return fmt.Errorf("%w: no job kinds to serve: register a handler", ErrInvalidConfig)
 	}
-	var consumers []*broker.Consumer
+	var consumers []served
 	for _, k := range kinds {
 		h, ok := r.handlers[k]
 		if !ok {
@@ -119,7 +126,7 @@ func (r *Runner) Start(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
-		consumers = append(consumers, c)
+		consumers = append(consumers, served{broker.Jobs, c})
 		if th, ok := h.(TaskHandler); ok {
 			c, err := r.newConsumer(broker.Tasks, k, r.cfg.TaskConcurrency, func(ctx context.Context, m *broker.Msg) broker.Outcome {
 				return r.handleTask(ctx, h, th, m)
@@ -127,20 +134,25 @@ func (r *Runner) Start(ctx context.Context) error {
 			if err != nil {
 				return err
 			}
-			consumers = append(consumers, c)
+			consumers = append(consumers, served{broker.Tasks, c})
 		}
 	}
+	abandoned, err := startAbandonedWatch(r, consumers)
+	if err != nil {
+		return err
+	}
 	for i, c := range consumers {
-		if err := c.Start(ctx); err != nil {
+		if err := c.consumer.Start(ctx); err != nil {
 			stopCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 			cancel() // started ones have nothing in flight worth waiting for
 			for _, s := range consumers[:i] {
-				_ = s.Stop(stopCtx)
+				_ = s.consumer.Stop(stopCtx)
 			}
+			abandoned.stop()
 			return fmt.Errorf("start workers: %w", err)
 		}
 	}
-	r.consumers = consumers
+	r.consumers, r.abandoned = consumers, abandoned
 	if r.cfg.ExpireAfter > 0 {
 		r.expirer = startExpirer(ctx, r)
 	}
@@ -179,19 +191,20 @@ func (r *Runner) Stop(ctx context.Context) error {
 		return nil
 	}
 	r.stopped = true
-	consumers, exp := r.consumers, r.expirer
+	consumers, exp, abandoned := r.consumers, r.expirer, r.abandoned
 	r.mu.Unlock()
 
 	if exp != nil {
 		exp.stop()
 	}
+	abandoned.stop()
 	errs := make([]error, len(consumers))
 	var wg sync.WaitGroup
 	for i, c := range consumers {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			errs[i] = c.Stop(ctx)
+			errs[i] = c.consumer.Stop(ctx)
 		}()
 	}
 	wg.Wait()

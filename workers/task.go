@@ -94,12 +94,11 @@ func (r *Runner) handleTask(ctx context.Context, h Handler, th TaskHandler, m *b
 // completes the ledger publishes the job's finalize message.
 func (r *Runner) settleTask(ctx context.Context, rt *Run, m *broker.Msg, herr error) broker.Outcome {
 	what := fmt.Sprintf("task %s: ", rt.task.TaskID)
-	if herr != nil && ctx.Err() != nil {
-		rt.log.WarnContext(ctx, "task interrupted by shutdown; it will be redelivered", "error", herr)
-		return broker.Nak(0, "worker stopped")
-	}
 	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), settleTimeout)
 	defer cancel()
+	if herr != nil && ctx.Err() != nil {
+		return r.interrupted(sctx, rt, m, herr, what)
+	}
 	id := rt.job.ID
 	switch {
 	case herr == nil:
