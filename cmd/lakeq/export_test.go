@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 )
 
 func TestParseRounds(t *testing.T) {
@@ -146,6 +147,32 @@ func TestCLIExport(t *testing.T) {
 	}
 	if out := lq("export", "rule", "get", "lakeq://exp/main"); !strings.Contains(out, "Last exported") {
 		t.Fatalf("rule get:\n%s", out)
+	}
+	// The next commit of main reaches the rule's destination by itself.
+	lq("fs", "upload", "lakeq://exp/main/table/part-3.csv", "--source", filepath.Join(src, "new.csv"))
+	lq("commit", "lakeq://exp/main", "-m", "continuous")
+	if err := json.Unmarshal([]byte(lq("log", "lakeq://exp/main", "-o", "json")), &log); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(time.Minute)
+	for {
+		var rule struct {
+			LastExported string `json:"last_exported"`
+			LastError    string `json:"last_error"`
+		}
+		if err := json.Unmarshal([]byte(lq("export", "rule", "get", "lakeq://exp/main", "-o", "json")), &rule); err != nil {
+			t.Fatal(err)
+		}
+		if rule.LastExported == log[0].ID {
+			break
+		}
+		if rule.LastError != "" || time.Now().After(deadline) {
+			t.Fatalf("rule %+v, want it at %s", rule, log[0].ID)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	if files := listFiles(t, filepath.Join(dataDir, "blocks", "lakeq", "mirror", "exp")); len(files) != 2 || files[1] != "table/part-3.csv" {
+		t.Fatalf("continuous export wrote %v, want the new object and a status file", files)
 	}
 	lq("export", "rule", "delete", "lakeq://exp/main")
 	lqFails("no export rule", "export", "rule", "get", "lakeq://exp/main")

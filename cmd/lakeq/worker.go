@@ -99,6 +99,9 @@ func jobHandlers(c *core, kvs kv.Store) ([]workers.Handler, error) {
 // jobs at once and waits, as long as the shutdown grace allows, for the
 // jobs under way; the rest are redelivered to other workers.
 func workerComponent(f *runnerFlags, c **core, kvs func() kv.Store, brk **broker.Broker, log *slog.Logger, r **workers.Runner) component {
+	// The continuous-export watcher runs wherever exports run; any number
+	// of them may (a compare-and-swap on each rule picks one submitter).
+	var watcher *exporter.Watcher
 	return component{
 		name: "workers",
 		start: func(ctx context.Context) error {
@@ -119,9 +122,24 @@ func workerComponent(f *runnerFlags, c **core, kvs func() kv.Store, brk **broker
 				return err
 			}
 			*r = runner
+			if slices.Contains(runner.Kinds(), jobs.KindExport) {
+				w, err := exporter.NewWatcher(exporter.WatcherConfig{}, exporter.WatcherDeps{Graph: (*c).graph, Jobs: (*c).jobs, Broker: *brk, Logger: log})
+				if err != nil {
+					return err
+				}
+				if err := w.Start(ctx); err != nil {
+					return err
+				}
+				watcher = w
+			}
 			return nil
 		},
 		stop: func(ctx context.Context) error {
+			if watcher != nil {
+				if err := watcher.Stop(ctx); err != nil {
+					return err
+				}
+			}
 			if *r == nil {
 				return nil
 			}
