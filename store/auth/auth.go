@@ -16,6 +16,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"golang.org/x/sync/singleflight"
 	"strings"
 	"sync"
 	"time"
@@ -86,6 +87,9 @@ type Store struct {
 
 	mu    sync.Mutex // serialises cache purges with inserts
 	cache *lru.Cache[string, cacheEntry]
+	// verifying shares one slow verification among concurrent requests
+	// with the same credentials.
+	verifying singleflight.Group
 }
 
 // New returns a Store over s.
@@ -180,6 +184,23 @@ func (s *Store) Authenticate(ctx context.Context, accessKeyID, secret string) (U
 		s.cache.Remove(cacheKey)
 	}
 
+	// Requests with the same credentials share one verification, so that an
+	// expired cache entry costs one slow hash, not one per request in flight.
+	v, err, _ := s.verifying.Do(cacheKey, func() (any, error) {
+		return s.verify(context.WithoutCancel(ctx), accessKeyID, secret)
+	})
+	if err != nil {
+		return User{}, err
+	}
+	user := v.(User)
+	s.mu.Lock()
+	s.cache.Add(cacheKey, cacheEntry{user: user, expires: now.Add(cacheTTL)})
+	s.mu.Unlock()
+	return user, nil
+}
+
+// verify checks secret against the stored hash of accessKeyID's secret.
+func (s *Store) verify(ctx context.Context, accessKeyID, secret string) (User, error) {
 	cred, _, err := s.getCredential(ctx, accessKeyID)
 	if errors.Is(err, kv.ErrNotFound) {
 		// Spend the same time as a wrong secret, so that response times do
@@ -201,9 +222,6 @@ func (s *Store) Authenticate(ctx context.Context, accessKeyID, secret string) (U
 	if err != nil {
 		return User{}, fmt.Errorf("authenticate %s: %w", accessKeyID, err)
 	}
-	s.mu.Lock()
-	s.cache.Add(cacheKey, cacheEntry{user: user, expires: now.Add(cacheTTL)})
-	s.mu.Unlock()
 	return user, nil
 }
 

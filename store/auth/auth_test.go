@@ -303,3 +303,52 @@ func TestVerifySecretRejectsMalformedHashes(t *testing.T) {
 		}
 	}
 }
+
+// countingKV counts reads of one key of a real store.
+type countingKV struct {
+	kv.Store
+	key   string
+	reads atomic.Int64
+}
+
+func (c *countingKV) Get(ctx context.Context, partition, key string) ([]byte, error) {
+	if key == c.key {
+		c.reads.Add(1)
+	}
+	return c.Store.Get(ctx, partition, key)
+}
+
+// TestConcurrentVerificationShared: when a cached pair expires, concurrent
+// requests with it share one verification instead of each paying for the
+// slow hash.
+func TestConcurrentVerificationShared(t *testing.T) {
+	ctx := context.Background()
+	base := newKV(t)
+	s := New(base)
+	id, secret, err := s.CreateCredentials(ctx, "admin")
+	if err != nil {
+		t.Fatal(err)
+	}
+	counting := &countingKV{Store: base, key: credentialsPrefix + id}
+	s = New(counting)
+	const n = 16
+	var wg sync.WaitGroup
+	start := make(chan struct{})
+	errs := make([]error, n)
+	for i := range n {
+		wg.Go(func() {
+			<-start
+			_, errs[i] = s.Authenticate(ctx, id, secret)
+		})
+	}
+	close(start)
+	wg.Wait()
+	for _, err := range errs {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	if r := counting.reads.Load(); r >= n/2 {
+		t.Fatalf("%d concurrent requests verified the secret %d times; want them to share", n, r)
+	}
+}
