@@ -292,6 +292,7 @@ func (s *Server) routes(extra func(fiber.Router)) {
 	v1.Post("/repositories/:repository/branches/:branch/objects/delete", s.deleteObjects)
 
 	s.jobRoutes(v1)
+	s.importRoutes(v1)
 	s.exportRoutes(v1)
 
 	if extra != nil {

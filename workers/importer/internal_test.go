@@ -296,7 +296,11 @@ func TestSplitSource(t *testing.T) {
 				if i > 0 && p.After.last() != parts[i-1].UpTo.last() {
 					t.Fatalf("shard %d does not start where shard %d ends", i, i-1)
 				}
-				it := newListIter(ctx, block.Target{Store: st, Bucket: "src"}, "data/", p.After.last(), p.UpTo.last(), 100, false)
+				prefix, startAfter := p.listPrefix("data/")
+				if !strings.HasPrefix(prefix, "data/") {
+					t.Fatalf("shard %d listed from %q, outside the source", i, prefix)
+				}
+				it := newListIter(ctx, block.Target{Store: st, Bucket: "src"}, prefix, startAfter, p.After.last(), p.UpTo.last(), 100, false)
 				for it.Next() {
 					got = append(got, it.Object().Key)
 				}
@@ -314,5 +318,20 @@ func TestSplitSource(t *testing.T) {
 				t.Fatalf("shards list %d keys, want %d", len(got), len(want))
 			}
 		})
+	}
+}
+
+func TestCommonPrefix(t *testing.T) {
+	tests := []struct{ a, b, want string }{
+		{"data/p001/", "data/p001/" + maxSuffix(10), "data/p001/"},
+		{"data/p001/", "data/p007/x", "data/p00"},
+		{"a", "b", ""},
+		{"dé", "dè", "d"}, // é and è share their first byte
+		{"same", "same", "same"},
+	}
+	for _, tc := range tests {
+		if got := commonPrefix(tc.a, tc.b); got != tc.want || !utf8.ValidString(got) {
+			t.Errorf("commonPrefix(%q, %q) = %q, want %q", tc.a, tc.b, got, tc.want)
+		}
 	}
 }

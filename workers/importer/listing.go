@@ -60,9 +60,10 @@ type listIter struct {
 	unordered bool
 }
 
-// newListIter lists the keys of t's store under prefix in (after, upTo].
-func newListIter(ctx context.Context, t block.Target, prefix, after, upTo string, pageSize int, unordered bool) *listIter {
-	it := block.ListAll(ctx, t.Store, t.Bucket, block.ListOptions{Prefix: prefix, StartAfter: after, MaxKeys: pageSize})
+// newListIter lists the keys of t's store under prefix, from startAfter,
+// that lie in (after, upTo].
+func newListIter(ctx context.Context, t block.Target, prefix, startAfter, after, upTo string, pageSize int, unordered bool) *listIter {
+	it := block.ListAll(ctx, t.Store, t.Bucket, block.ListOptions{Prefix: prefix, StartAfter: startAfter, MaxKeys: pageSize})
 	return &listIter{it: it, prefix: prefix, after: after, upTo: upTo, unordered: unordered}
 }
 

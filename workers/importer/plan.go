@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/lakeq/lakeq/store"
 	"github.com/lakeq/lakeq/store/block"
@@ -40,6 +41,11 @@ type sourcePart struct {
 	// unbounded.
 	After *bound `json:"after,omitempty"`
 	UpTo  *bound `json:"up_to,omitempty"`
+	// First is the first listing item in the part when it was planned
+	// (nil: unknown). The part is listed from the longest common prefix
+	// of First and UpTo, so that the store walks only its own keys; keys
+	// written after planning that sort before First are not imported.
+	First *bound `json:"first,omitempty"`
 	// Sort lists the part through the external sort from the start: its
 	// top-level listing was already out of order.
 	Sort bool `json:"sort,omitempty"`
@@ -254,6 +260,9 @@ func (h *Handler) splitSource(ctx context.Context, src sourcePart, maxShards int
 			return []sourcePart{whole}, nil
 		}
 		last = item.Key
+		if cur.First == nil {
+			cur.First = &bound{Key: item.Key, Prefix: item.IsPrefix}
+		}
 		if item.IsPrefix {
 			weight += int64(h.cfg.PrefixWeight)
 		} else {
@@ -295,4 +304,37 @@ func mergePairs(parts []sourcePart) []sourcePart {
 		out = append(out, p)
 	}
 	return out
+}
+
+// listPrefix returns the prefix to list part p with, the longest common
+// prefix of its first item and its upper bound, and the exclusive start
+// key within it ("" for none). Every key of the part as planned starts
+// with the prefix: all strings between two strings share their common
+// prefix.
+func (p *sourcePart) listPrefix(sourcePrefix string) (prefix, startAfter string) {
+	prefix = sourcePrefix
+	if p.First != nil && p.UpTo != nil {
+		prefix = commonPrefix(p.First.Key, p.UpTo.last())
+		if !strings.HasPrefix(prefix, sourcePrefix) {
+			prefix = sourcePrefix
+		}
+	}
+	if after := p.After.last(); after > prefix {
+		startAfter = after
+	}
+	return prefix, startAfter
+}
+
+// commonPrefix returns the longest common prefix of a and b, cut back to
+// whole UTF-8 characters.
+func commonPrefix(a, b string) string {
+	n := min(len(a), len(b))
+	i := 0
+	for i < n && a[i] == b[i] {
+		i++
+	}
+	for i > 0 && i < len(a) && !utf8.RuneStart(a[i]) {
+		i--
+	}
+	return a[:i]
 }

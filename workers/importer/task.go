@@ -134,7 +134,13 @@ func (h *Handler) openPart(ctx context.Context, rt *workers.Run, sp sourcePart, 
 		return nil, permanent(err)
 	}
 	sorted := sortAll || sp.Sort
-	var it objectIter = newListIter(ctx, t, t.Key, sp.After.last(), sp.UpTo.last(), h.cfg.PageSize, sorted)
+	prefix, startAfter := sp.listPrefix(t.Key)
+	if sorted {
+		// A store that lists out of order may not honour a start key
+		// either: list the whole part's prefix and filter.
+		startAfter = ""
+	}
+	var it objectIter = newListIter(ctx, t, prefix, startAfter, sp.After.last(), sp.UpTo.last(), h.cfg.PageSize, sorted)
 	if sorted {
 		si, stats, err := newSortIter(ctx, it, h.cfg.TempDir, h.cfg.SortBuffer)
 		if err != nil {

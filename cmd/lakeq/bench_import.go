@@ -1,0 +1,693 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"os/exec"
+	"os/signal"
+	"path/filepath"
+	"runtime"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/Shopify/toxiproxy/v2"
+	"github.com/minio/minio-go/v7"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/rs/zerolog"
+	"github.com/spf13/cobra"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/lakeq/lakeq/api"
+	"github.com/lakeq/lakeq/broker"
+	"github.com/lakeq/lakeq/broker/natsserver"
+	"github.com/lakeq/lakeq/cmd/lakeq/internal/client"
+	"github.com/lakeq/lakeq/store"
+	"github.com/lakeq/lakeq/store/auth"
+	"github.com/lakeq/lakeq/store/block"
+	"github.com/lakeq/lakeq/store/block/s3"
+	"github.com/lakeq/lakeq/store/block/s3/miniotest"
+	"github.com/lakeq/lakeq/store/graph"
+	"github.com/lakeq/lakeq/store/jobs"
+	"github.com/lakeq/lakeq/store/kv/redis"
+	"github.com/lakeq/lakeq/store/kv/redis/redistest"
+	"github.com/lakeq/lakeq/store/tree"
+)
+
+func init() { benchCommands = append(benchCommands, newBenchImportCmd) }
+
+// benchImportFlags are the flags of `lakeq bench import`.
+type benchImportFlags struct {
+	objects         int
+	prefixes        int
+	large           int
+	latency         time.Duration
+	taskConcurrency int
+	seedParallelism int
+	s3              s3.Config
+	redisURL        string
+	dir             string
+	keep            bool
+}
+
+// newBenchImportCmd builds `lakeq bench import`.
+func newBenchImportCmd(g *globals) *cobra.Command {
+	f := &benchImportFlags{}
+	cmd := &cobra.Command{
+		Use:   "import",
+		Short: "Import objects from MinIO and compare with a bare listing, directly and through a latency proxy",
+		Long: `Start MinIO and redis-server as child processes (or use --s3-endpoint and
+--redis-url), an embedded NATS server and an in-process API, seed --objects
+objects spread over --prefixes sub-prefixes, and measure, in one run:
+
+  list    a bare sequential ListObjectsV2 of the prefix (pages of 1,000,
+          best of two), the physical limit of reading the listing;
+  import  a lakeq import of the prefix end to end, from the API's answer
+          to the submission until the commit, run by one "lakeq worker"
+          process started for the run;
+
+once directly against MinIO and once through a proxy (toxiproxy, in
+process) that delays every response by --latency, as a remote S3 endpoint
+does. It reports the import/list ratio of each, the worker's CPU time per
+imported object (from the worker process's rusage) and its peak resident
+memory (VmHWM). With --large, it also imports that many objects directly,
+to show that the worker's memory does not grow with the import's size.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return runBenchImport(cmd, g, f)
+		},
+	}
+	fl := cmd.Flags()
+	fl.IntVar(&f.objects, "objects", 100000, "objects to import")
+	fl.IntVar(&f.prefixes, "prefixes", 100, "sub-prefixes the objects are spread over")
+	fl.IntVar(&f.large, "large", 1000000, "objects of the large import that measures memory at scale (0: skip it)")
+	fl.DurationVar(&f.latency, "latency", 100*time.Millisecond, "delay the proxy adds to every response")
+	fl.IntVar(&f.taskConcurrency, "task-concurrency", 32, "import shards the worker lists at a time")
+	fl.IntVar(&f.seedParallelism, "seed-parallelism", 4, "bulk uploads at a time while seeding (10,000 objects each)")
+	fl.StringVar(&f.s3.Endpoint, "s3-endpoint", "", "use this S3 endpoint (host:port) instead of starting MinIO")
+	fl.StringVar(&f.s3.AccessKeyID, "s3-access-key-id", "", "access key id of --s3-endpoint")
+	fl.StringVar(&f.s3.SecretAccessKey, "s3-secret-access-key", "", "secret access key of --s3-endpoint")
+	fl.StringVar(&f.redisURL, "redis-url", "", "use this Redis instead of starting redis-server")
+	fl.StringVar(&f.dir, "dir", "", "directory for the servers' data (default a new temporary directory, removed at the end)")
+	fl.BoolVar(&f.keep, "keep", false, "keep the data directory")
+	return cmd
+}
+
+// benchImportRun is one measured scenario.
+type benchImportRun struct {
+	Name           string  `json:"name"`
+	Objects        int     `json:"objects"`
+	ListSeconds    float64 `json:"list_seconds"`
+	ImportSeconds  float64 `json:"import_seconds"`
+	Ratio          float64 `json:"ratio"`
+	Shards         int64   `json:"shards"`
+	WorkerCPU      float64 `json:"worker_cpu_seconds"`
+	CPUPerObjectUS float64 `json:"worker_cpu_per_object_us"`
+	WorkerPeakRSS  int64   `json:"worker_peak_rss_bytes"`
+	Job            string  `json:"job"`
+}
+
+// benchImportReport is what `lakeq bench import` measured.
+type benchImportReport struct {
+	CPUs      int              `json:"cpus"`
+	Latency   string           `json:"latency"`
+	TaskConc  int              `json:"task_concurrency"`
+	SeedNotes []string         `json:"seed,omitempty"`
+	Runs      []benchImportRun `json:"runs"`
+}
+
+// benchImport holds the servers of one bench run.
+type benchImport struct {
+	f        *benchImportFlags
+	log      *slog.Logger
+	say      func(format string, args ...any)
+	dir      string
+	s3cfg    s3.Config
+	redisURL string
+	prefix   string
+	natsURL  string
+	kv       *redis.Store
+	jobs     *jobs.Store
+	broker   *broker.Broker
+	auth     *auth.Store
+	keyID    string
+	secret   string
+	repoN    int
+	stops    []func()
+}
+
+const (
+	benchSrcBucket = "bench-import-src"
+	benchNSBucket  = "bench-import-ns"
+)
+
+func runBenchImport(cmd *cobra.Command, g *globals, f *benchImportFlags) error {
+	if f.objects < 1 || f.prefixes < 1 || f.large < 0 || f.taskConcurrency < 1 || f.seedParallelism < 1 || f.latency < 0 {
+		return errors.New("--objects, --prefixes, --task-concurrency and --seed-parallelism must be positive; --large and --latency not negative")
+	}
+	ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	errw := cmd.ErrOrStderr()
+	b := &benchImport{f: f, log: slog.New(slog.NewTextHandler(errw, &slog.HandlerOptions{Level: slog.LevelWarn}))}
+	b.say = func(format string, args ...any) {
+		if g.output == outputTable {
+			fmt.Fprintf(errw, format+"\n", args...)
+		}
+	}
+	b.dir = f.dir
+	if b.dir == "" {
+		d, err := os.MkdirTemp("", "lakeq-bench-import-")
+		if err != nil {
+			return err
+		}
+		b.dir = d
+	}
+	if !f.keep {
+		defer os.RemoveAll(b.dir)
+	}
+	if err := b.startServers(ctx); err != nil {
+		return err
+	}
+	defer b.stopServers()
+
+	direct := b.s3cfg
+	proxyEndpoint, stopProxy, err := startLatencyProxy(direct.Endpoint, f.latency)
+	if err != nil {
+		return err
+	}
+	defer stopProxy()
+	proxied := direct
+	proxied.Endpoint = proxyEndpoint
+	b.say("S3 endpoint %s, through a +%s proxy at %s", direct.Endpoint, f.latency, proxyEndpoint)
+
+	rep := benchImportReport{CPUs: runtime.NumCPU(), Latency: f.latency.String(), TaskConc: f.taskConcurrency}
+	small := fmt.Sprintf("n%d-p%d/", f.objects, f.prefixes)
+	if note, err := b.seed(ctx, direct, small, f.objects, f.prefixes); err != nil {
+		return err
+	} else {
+		rep.SeedNotes = append(rep.SeedNotes, note)
+	}
+	for _, sc := range []struct {
+		name string
+		cfg  s3.Config
+	}{{"direct", direct}, {"proxy +" + f.latency.String(), proxied}} {
+		run, err := b.measure(ctx, sc.name, sc.cfg, small, f.objects)
+		if err != nil {
+			return fmt.Errorf("%s: %w", sc.name, err)
+		}
+		rep.Runs = append(rep.Runs, run)
+	}
+	if f.large > 0 {
+		large := fmt.Sprintf("n%d-p%d/", f.large, f.prefixes)
+		if note, err := b.seed(ctx, direct, large, f.large, f.prefixes); err != nil {
+			return err
+		} else {
+			rep.SeedNotes = append(rep.SeedNotes, note)
+		}
+		run, err := b.measure(ctx, "direct, large", direct, large, f.large)
+		if err != nil {
+			return fmt.Errorf("large: %w", err)
+		}
+		rep.Runs = append(rep.Runs, run)
+	}
+	return newPrinter(cmd.OutOrStdout(), g.output).object(rep, func(w io.Writer) {
+		fmt.Fprintf(w, "lakeq bench import: %d CPUs, worker task concurrency %d\n\n", rep.CPUs, rep.TaskConc)
+		fmt.Fprintf(w, "scenario\tobjects\tshards\tlist (s)\timport (s)\timport/list\tworker CPU/object\tworker peak RSS\n")
+		for _, r := range rep.Runs {
+			fmt.Fprintf(w, "%s\t%d\t%d\t%.2f\t%.2f\t%.3f\t%.1f µs\t%.1f MiB\n", r.Name, r.Objects, r.Shards,
+				r.ListSeconds, r.ImportSeconds, r.Ratio, r.CPUPerObjectUS, float64(r.WorkerPeakRSS)/(1<<20))
+		}
+	})
+}
+
+// startServers starts (or connects to) MinIO and Redis, and starts NATS.
+func (b *benchImport) startServers(ctx context.Context) error {
+	b.s3cfg = b.f.s3
+	if b.s3cfg.Endpoint == "" {
+		if _, err := miniotest.Binary(); err != nil {
+			return err
+		}
+		srv, err := miniotest.Launch(filepath.Join(b.dir, "minio"))
+		if err != nil {
+			return err
+		}
+		b.stops = append(b.stops, func() { _ = srv.Stop() })
+		b.s3cfg = srv.Config()
+	}
+	b.s3cfg.PathStyle = true
+	b.redisURL = b.f.redisURL
+	if b.redisURL == "" {
+		dir := filepath.Join(b.dir, "redis")
+		if err := os.MkdirAll(dir, 0o700); err != nil {
+			return err
+		}
+		srv, err := redistest.Launch(redistest.Options{Dir: dir})
+		if err != nil {
+			return err
+		}
+		b.stops = append(b.stops, func() { _ = srv.Stop() })
+		b.redisURL = srv.URL()
+	}
+	b.prefix = fmt.Sprintf("lakeqbench%d:", time.Now().UnixNano())
+	var err error
+	if b.kv, err = redis.New(ctx, redis.Config{URL: b.redisURL, KeyPrefix: b.prefix}); err != nil {
+		return err
+	}
+	b.stops = append(b.stops, func() { _ = b.kv.Close() })
+	ns, err := natsserver.New(natsserver.Config{Port: natsserver.RandomPort, StoreDir: filepath.Join(b.dir, "nats")})
+	if err != nil {
+		return err
+	}
+	if err := ns.Start(ctx); err != nil {
+		return err
+	}
+	b.stops = append(b.stops, func() { _ = ns.Stop(context.Background()) })
+	b.natsURL = ns.ClientURL()
+	if b.broker, err = broker.Connect(ctx, broker.Config{URL: b.natsURL, Logger: b.log}); err != nil {
+		return err
+	}
+	b.stops = append(b.stops, func() { _ = b.broker.Close(context.Background()) })
+	b.jobs = jobs.NewStore(b.kv, nil)
+	b.auth = auth.New(b.kv)
+	if b.keyID, b.secret, err = b.auth.CreateCredentials(ctx, "bench"); err != nil {
+		return err
+	}
+	st, err := s3.New(b.s3cfg)
+	if err != nil {
+		return err
+	}
+	for _, bucket := range []string{benchSrcBucket, benchNSBucket} {
+		if err := st.MakeBucket(ctx, bucket); err != nil && !errors.Is(err, store.ErrAlreadyExists) {
+			return err
+		}
+	}
+	return nil
+}
+
+// stopServers stops what startServers started, in reverse order.
+func (b *benchImport) stopServers() {
+	for i := len(b.stops) - 1; i >= 0; i-- {
+		b.stops[i]()
+	}
+}
+
+// seed writes n one-byte objects under prefix, spread over prefixes
+// sub-prefixes, unless a marker says an earlier run did (with --dir and
+// --keep, or an existing endpoint). It uses MinIO's bulk upload (a tar
+// that the server extracts into objects).
+func (b *benchImport) seed(ctx context.Context, cfg s3.Config, prefix string, n, prefixes int) (string, error) {
+	st, err := s3.New(cfg)
+	if err != nil {
+		return "", err
+	}
+	marker := "_seeded/" + strings.TrimSuffix(prefix, "/")
+	if _, err := st.Stat(ctx, benchSrcBucket, marker); err == nil {
+		b.say("%d objects under %s already seeded", n, prefix)
+		return fmt.Sprintf("%s: %d objects, seeded by an earlier run", prefix, n), nil
+	}
+	b.say("seeding %d objects under %s in %d sub-prefixes…", n, prefix, prefixes)
+	start := time.Now()
+	const batch = 10000
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(b.f.seedParallelism)
+	for first := 0; first < n; first += batch {
+		last := min(first+batch, n)
+		g.Go(func() error {
+			objs := make(chan minio.SnowballObject, 256)
+			go func() {
+				defer close(objs)
+				for i := first; i < last; i++ {
+					select {
+					case objs <- minio.SnowballObject{Key: benchKey(prefix, i, n, prefixes), Size: 1, Content: bytes.NewReader([]byte{'x'})}:
+					case <-gctx.Done():
+						return
+					}
+				}
+			}()
+			err := st.Client().PutObjectsSnowball(gctx, benchSrcBucket, minio.SnowballOptions{InMemory: true}, objs)
+			for range objs {
+			}
+			return err
+		})
+	}
+	if err := g.Wait(); err != nil {
+		return "", fmt.Errorf("seed: %w", err)
+	}
+	if _, err := st.Put(ctx, benchSrcBucket, marker, bytes.NewReader(nil), 0, block.PutOptions{}); err != nil {
+		return "", err
+	}
+	d := time.Since(start)
+	b.say("seeded in %.1fs", d.Seconds())
+	return fmt.Sprintf("%s: %d objects seeded in %.1fs", prefix, n, d.Seconds()), nil
+}
+
+// benchKey names object i of n spread over prefixes sub-prefixes, so that
+// each sub-prefix holds a contiguous run of i.
+func benchKey(prefix string, i, n, prefixes int) string {
+	per := (n + prefixes - 1) / prefixes
+	return fmt.Sprintf("%sp%04d/obj-%08d", prefix, i/per, i)
+}
+
+// measure times a bare listing of prefix and an import of it through the
+// endpoint of cfg.
+func (b *benchImport) measure(ctx context.Context, name string, cfg s3.Config, prefix string, n int) (benchImportRun, error) {
+	run := benchImportRun{Name: name, Objects: n}
+	lister, err := s3.New(cfg)
+	if err != nil {
+		return run, err
+	}
+	core := &minio.Core{Client: lister.Client()}
+	best := time.Duration(0)
+	for i := range 2 {
+		d, count, err := benchList(ctx, core, prefix)
+		if err != nil {
+			return run, err
+		}
+		if count != n {
+			return run, fmt.Errorf("listing found %d objects under %s, want %d", count, prefix, n)
+		}
+		b.say("%s: bare list %d: %.2fs", name, i+1, d.Seconds())
+		if best == 0 || d < best {
+			best = d
+		}
+	}
+	run.ListSeconds = best.Seconds()
+
+	w, err := b.startWorker(ctx, cfg, name)
+	if err != nil {
+		return run, err
+	}
+	defer w.stop()
+	srv, c, err := b.startAPI(ctx, cfg)
+	if err != nil {
+		return run, err
+	}
+	defer srv.Stop(context.WithoutCancel(ctx))
+	b.repoN++
+	repo := fmt.Sprintf("bench-%d", b.repoN)
+	if _, err := c.CreateRepository(ctx, client.RepositoryCreation{Name: repo, StorageNamespace: "s3://" + benchNSBucket + "/" + strings.TrimSuffix(b.prefix, ":") + "/" + repo + "/", DefaultBranch: "main"}); err != nil {
+		return run, err
+	}
+	cpu0, err := procCPU(w.pid())
+	if err != nil {
+		return run, err
+	}
+	start := time.Now()
+	id, err := c.ImportStart(ctx, repo, "main", client.ImportCreation{
+		Paths:  []client.ImportLocation{{Type: client.ImportCommonPrefix, Path: "s3://" + benchSrcBucket + "/" + prefix, Destination: "data/"}},
+		Commit: client.ImportCommit{Message: "bench import of " + prefix},
+	})
+	if err != nil {
+		return run, err
+	}
+	final, err := b.waitJob(ctx, store.JobID(id))
+	if err != nil {
+		return run, err
+	}
+	d := time.Since(start)
+	cpu1, err := procCPU(w.pid())
+	if err != nil {
+		return run, err
+	}
+	if final.State != jobs.StateCompleted {
+		return run, fmt.Errorf("import %s ended %s: %s", id, final.State, final.Error)
+	}
+	var res jobs.ImportResult
+	if err := json.Unmarshal(final.Result, &res); err != nil {
+		return run, err
+	}
+	if res.Ingested != int64(n) {
+		return run, fmt.Errorf("import %s ingested %d objects, want %d", id, res.Ingested, n)
+	}
+	rss, err := procPeakRSS(w.pid())
+	if err != nil {
+		return run, err
+	}
+	run.ImportSeconds = d.Seconds()
+	run.Ratio = run.ImportSeconds / run.ListSeconds
+	run.Shards = final.Progress.Tasks
+	run.WorkerCPU = (cpu1 - cpu0).Seconds()
+	run.CPUPerObjectUS = float64((cpu1-cpu0).Microseconds()) / float64(n)
+	run.WorkerPeakRSS = rss
+	run.Job = id
+	b.say("%s: import %.2fs (%d shards, ratio %.3f), worker CPU %.2fs, peak RSS %.1f MiB",
+		name, run.ImportSeconds, run.Shards, run.Ratio, run.WorkerCPU, float64(rss)/(1<<20))
+	return run, nil
+}
+
+// benchList lists prefix with sequential ListObjectsV2 requests of 1,000
+// keys and returns the time taken and the number of objects.
+func benchList(ctx context.Context, core *minio.Core, prefix string) (time.Duration, int, error) {
+	start := time.Now()
+	n, token := 0, ""
+	for {
+		if err := ctx.Err(); err != nil {
+			return 0, 0, err
+		}
+		res, err := core.ListObjectsV2(benchSrcBucket, prefix, "", token, "", 1000)
+		if err != nil {
+			return 0, 0, err
+		}
+		n += len(res.Contents)
+		if !res.IsTruncated {
+			return time.Since(start), n, nil
+		}
+		token = res.NextContinuationToken
+	}
+}
+
+// startAPI serves the API in process over the shared KV and broker, with
+// the object store at cfg's endpoint, and returns a client of it.
+func (b *benchImport) startAPI(ctx context.Context, cfg s3.Config) (*api.Server, *client.Client, error) {
+	st, err := s3.New(cfg)
+	if err != nil {
+		return nil, nil, err
+	}
+	resolver, err := block.NewResolver(block.ResolverConfig{S3: st})
+	if err != nil {
+		return nil, nil, err
+	}
+	trees, err := tree.NewManager(tree.Config{})
+	if err != nil {
+		return nil, nil, err
+	}
+	gr := graph.New(b.kv, trees, resolver, graph.Config{Logger: b.log})
+	srv, err := api.New(api.Config{Listen: "127.0.0.1:0", Logger: b.log, Version: version},
+		api.Deps{Graph: gr, Auth: b.auth, Jobs: b.jobs, Broker: b.broker, Registry: prometheus.NewRegistry()})
+	if err != nil {
+		return nil, nil, err
+	}
+	if err := srv.Start(ctx); err != nil {
+		return nil, nil, err
+	}
+	c, err := client.New(client.Config{Endpoint: "http://" + srv.Addr(), AccessKeyID: b.keyID, SecretAccessKey: b.secret, UserAgent: "lakeq-bench"})
+	if err != nil {
+		srv.Stop(context.WithoutCancel(ctx))
+		return nil, nil, err
+	}
+	return srv, c, nil
+}
+
+// waitJob follows job id's events until its final one and returns the
+// job's state.
+func (b *benchImport) waitJob(ctx context.Context, id store.JobID) (*jobs.Job, error) {
+	filter, err := broker.EventFilter("", string(jobs.KindImport), id)
+	if err != nil {
+		return nil, err
+	}
+	es, err := b.broker.SubscribeEvents(ctx, filter, broker.FromFirst())
+	if err != nil {
+		return nil, err
+	}
+	defer es.Stop()
+	for {
+		nctx, cancel := context.WithTimeout(ctx, time.Second)
+		ev, err := es.Next(nctx)
+		cancel()
+		if err == nil {
+			var je jobs.Event
+			if json.Unmarshal(ev.Data, &je) == nil && je.Type.Final() {
+				return b.jobs.Get(ctx, id)
+			}
+			continue
+		}
+		if ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
+		// No event for a second: look at the job itself.
+		j, err := b.jobs.Get(ctx, id)
+		if err != nil {
+			return nil, err
+		}
+		if j.State.Terminal() {
+			return j, nil
+		}
+	}
+}
+
+// benchWorker is a `lakeq worker` process.
+type benchWorker struct {
+	cmd  *exec.Cmd
+	done chan struct{}
+	out  *bytes.Buffer
+}
+
+func (w *benchWorker) pid() int { return w.cmd.Process.Pid }
+
+// stop ends the worker with SIGTERM (SIGKILL after 30s) and waits for it.
+func (w *benchWorker) stop() {
+	_ = w.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-w.done:
+	case <-time.After(30 * time.Second):
+		_ = w.cmd.Process.Kill()
+		<-w.done
+	}
+}
+
+// startWorker starts a `lakeq worker` process serving imports against the
+// endpoint of cfg, and waits until it is fetching import jobs.
+func (b *benchImport) startWorker(ctx context.Context, cfg s3.Config, name string) (*benchWorker, error) {
+	exe, err := os.Executable()
+	if err != nil {
+		return nil, err
+	}
+	cmd := exec.Command(exe, "worker",
+		"--nats-url", b.natsURL,
+		"--redis-url", b.redisURL,
+		"--redis-key-prefix", b.prefix,
+		"--s3-endpoint", cfg.Endpoint,
+		"--s3-access-key-id", cfg.AccessKeyID,
+		"--s3-secret-access-key", cfg.SecretAccessKey,
+		"--s3-path-style",
+		"--kinds", string(jobs.KindImport),
+		"--task-concurrency", strconv.Itoa(b.f.taskConcurrency),
+		"--worker-id", "bench-"+strings.ReplaceAll(name, " ", "-"),
+		"--log-level", "warn",
+	)
+	cmd.Env = os.Environ()
+	w := &benchWorker{cmd: cmd, done: make(chan struct{}), out: &bytes.Buffer{}}
+	pr, pw := io.Pipe()
+	cmd.Stdout, cmd.Stderr = pw, pw
+	if err := cmd.Start(); err != nil {
+		return nil, fmt.Errorf("start lakeq worker: %w", err)
+	}
+	go func() {
+		_ = cmd.Wait()
+		pw.Close()
+		close(w.done)
+	}()
+	go func() {
+		sc := bufio.NewScanner(pr)
+		for sc.Scan() {
+			line := sc.Text()
+			if strings.Contains(line, "level=ERROR") || strings.Contains(line, "level=WARN") {
+				b.say("worker: %s", line)
+			}
+		}
+	}()
+	if err := b.waitWorkerReady(ctx, w); err != nil {
+		w.stop()
+		return nil, err
+	}
+	return w, nil
+}
+
+// waitWorkerReady waits until a worker waits for import tasks: the durable
+// consumer of import tasks has a pull request pending.
+func (b *benchImport) waitWorkerReady(ctx context.Context, w *benchWorker) error {
+	durable, err := broker.Tasks.Durable(string(jobs.KindImport))
+	if err != nil {
+		return err
+	}
+	deadline := time.Now().Add(60 * time.Second)
+	for time.Now().Before(deadline) {
+		select {
+		case <-w.done:
+			return errors.New("lakeq worker exited before it was ready")
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(50 * time.Millisecond):
+		}
+		cons, err := b.broker.JetStream().Consumer(ctx, broker.StreamTasks, durable)
+		if err != nil {
+			continue
+		}
+		info, err := cons.Info(ctx)
+		if err == nil && info.NumWaiting > 0 {
+			return nil
+		}
+	}
+	return errors.New("lakeq worker not ready after 60s")
+}
+
+// procCPU returns the user plus system CPU time process pid has used.
+func procCPU(pid int) (time.Duration, error) {
+	raw, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0, fmt.Errorf("worker CPU time: %w", err)
+	}
+	// The command name (field 2) may hold spaces; fields after it are
+	// separated by single spaces: utime is field 14, stime field 15.
+	s := string(raw)
+	fields := strings.Fields(s[strings.LastIndexByte(s, ')')+1:])
+	if len(fields) < 13 {
+		return 0, fmt.Errorf("worker CPU time: short /proc/%d/stat", pid)
+	}
+	utime, err1 := strconv.ParseInt(fields[11], 10, 64)
+	stime, err2 := strconv.ParseInt(fields[12], 10, 64)
+	if err1 != nil || err2 != nil {
+		return 0, fmt.Errorf("worker CPU time: bad /proc/%d/stat", pid)
+	}
+	const clockTicks = 100 // USER_HZ on Linux
+	return time.Duration(utime+stime) * time.Second / clockTicks, nil
+}
+
+// procPeakRSS returns process pid's peak resident set size (VmHWM).
+func procPeakRSS(pid int) (int64, error) {
+	raw, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return 0, fmt.Errorf("worker peak RSS: %w", err)
+	}
+	for _, line := range strings.Split(string(raw), "\n") {
+		if v, ok := strings.CutPrefix(line, "VmHWM:"); ok {
+			kb, err := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")), 10, 64)
+			if err != nil {
+				return 0, fmt.Errorf("worker peak RSS: %q: %w", line, err)
+			}
+			return kb << 10, nil
+		}
+	}
+	return 0, errors.New("worker peak RSS: no VmHWM in /proc status")
+}
+
+// startLatencyProxy starts a TCP proxy to upstream that delays every
+// response by latency, and returns its address and a stop function.
+func startLatencyProxy(upstream string, latency time.Duration) (string, func(), error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", nil, err
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	srv := toxiproxy.NewServer(toxiproxy.NewMetricsContainer(prometheus.NewRegistry()), zerolog.Nop())
+	p := toxiproxy.NewProxy(srv, "s3", addr, upstream)
+	if err := srv.Collection.Add(p, true); err != nil {
+		return "", nil, fmt.Errorf("latency proxy: %w", err)
+	}
+	toxic := fmt.Sprintf(`{"name":"latency","type":"latency","stream":"downstream","attributes":{"latency":%d}}`, latency.Milliseconds())
+	if _, err := p.Toxics.AddToxicJson(strings.NewReader(toxic)); err != nil {
+		p.Stop()
+		return "", nil, fmt.Errorf("latency proxy: %w", err)
+	}
+	return p.Listen, p.Stop, nil
+}

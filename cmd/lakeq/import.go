@@ -1,0 +1,285 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/schollz/progressbar/v3"
+	"github.com/spf13/cobra"
+
+	"github.com/lakeq/lakeq/cmd/lakeq/internal/client"
+	"github.com/lakeq/lakeq/store/block"
+)
+
+// importFlags are the flags of `lakeq import`.
+type importFlags struct {
+	from    []string
+	to      string
+	message string
+	meta    []string
+	force   bool
+	wait    bool
+	poll    time.Duration
+}
+
+// newImportCmd builds `lakeq import`.
+func newImportCmd(g *globals) *cobra.Command {
+	f := &importFlags{}
+	cmd := &cobra.Command{
+		Use:   "import --from s3://BUCKET/PREFIX/ --to lakeq://REPOSITORY/BRANCH/[PATH/]",
+		Short: "Import objects from external storage into a branch, without copying them",
+		Long: `Link the objects under one or more external prefixes into a branch with one
+commit. No object data is copied: the branch's entries point at the source
+objects, which must stay where they are. Everything that was under the
+destination prefix on the branch is replaced by the import.
+
+Sources are s3://bucket/prefix/ URIs of the server's S3 endpoint, or
+local:///absolute/path/ under a directory the server allows (--import-allow).
+Several --from flags merge their objects under the same destination.
+
+Without --wait the command prints the import's id and returns; with it, it
+follows the import with a progress bar until the commit, and Ctrl-C cancels
+the import.`,
+		Example: `  lakeq import --from s3://raw-data/events/2026/ --to lakeq://example/main/events/ --wait
+  lakeq import --from s3://raw-data/users.parquet --to lakeq://example/main/users/ -m "nightly" --meta source=crm`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return runImport(cmd, g, f)
+		},
+	}
+	fl := cmd.Flags()
+	fl.StringArrayVar(&f.from, "from", nil, "source prefix URI, s3://bucket/prefix/ or local:///path/ (repeatable)")
+	fl.StringVar(&f.to, "to", "", "destination, lakeq://repository/branch/[path/]")
+	fl.StringVarP(&f.message, "message", "m", "", "commit message (default \"Import objects\")")
+	fl.StringArrayVar(&f.meta, "meta", nil, "commit metadata as key=value (repeatable)")
+	fl.BoolVar(&f.force, "force", false, "import even if the branch has uncommitted changes (they stay uncommitted)")
+	fl.BoolVar(&f.wait, "wait", false, "follow the import with a progress bar until it commits")
+	fl.DurationVar(&f.poll, "poll-interval", time.Second, "with --wait, how often to ask for the import's state when the server streams no events")
+	_ = cmd.MarkFlagRequired("from")
+	_ = cmd.MarkFlagRequired("to")
+	cmd.AddCommand(newImportStatusCmd(g), newImportCancelCmd(g))
+	return cmd
+}
+
+func runImport(cmd *cobra.Command, g *globals, f *importFlags) error {
+	dst, err := parseURIArg(f.to, uriRefPath)
+	if err != nil {
+		return err
+	}
+	md, err := parseMeta(f.meta)
+	if err != nil {
+		return err
+	}
+	in := client.ImportCreation{
+		Commit: client.ImportCommit{Message: f.message, Metadata: md},
+		Force:  f.force,
+	}
+	for _, from := range f.from {
+		if _, err := block.ParseURI(from); err != nil {
+			return fmt.Errorf("--from: %w", err)
+		}
+		in.Paths = append(in.Paths, client.ImportLocation{Type: client.ImportCommonPrefix, Path: from, Destination: dst.Path})
+	}
+	c, err := g.client(cmd)
+	if err != nil {
+		return err
+	}
+	repo, branch := string(dst.Repo), string(dst.Ref)
+	ctx := cmd.Context()
+	id, err := c.ImportStart(ctx, repo, branch, in)
+	if err != nil {
+		return err
+	}
+	out := cmd.OutOrStdout()
+	p := newPrinter(out, g.output)
+	if !f.wait {
+		return p.object(map[string]string{"id": id}, func(w io.Writer) {
+			fmt.Fprintf(w, "Import %s submitted\n", id)
+			fmt.Fprintf(w, "Follow it with: lakeq import status %s %s\n", dst, id)
+		})
+	}
+	st, err := followImport(ctx, c, repo, branch, id, f.poll, cmd.ErrOrStderr(), g.output == outputTable)
+	if err != nil {
+		return err
+	}
+	return printImportStatus(p, id, st)
+}
+
+// followImport shows the import's progress, fed by the job's events, until
+// it ends, and returns its final state. Ctrl-C (or SIGTERM) cancels the
+// import and waits for it to stop. A server that streams no events is
+// polled instead.
+func followImport(ctx context.Context, c *client.Client, repo, branch, id string, poll time.Duration, stderr io.Writer, showBar bool) (*client.ImportStatus, error) {
+	bar := progressbar.NewOptions64(-1,
+		progressbar.OptionSetWriter(stderr),
+		progressbar.OptionSetVisibility(showBar),
+		progressbar.OptionSetDescription("importing"),
+		progressbar.OptionShowCount(),
+		progressbar.OptionShowIts(),
+		progressbar.OptionSetItsString("objects"),
+		progressbar.OptionSetElapsedTime(true),
+		progressbar.OptionSpinnerType(14),
+		progressbar.OptionThrottle(100*time.Millisecond),
+		progressbar.OptionClearOnFinish(),
+	)
+	defer bar.Exit()
+
+	// The first Ctrl-C cancels the import; the events then run to its end.
+	sigCtx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	done := make(chan struct{})
+	defer close(done)
+	cancelErr := make(chan error, 1)
+	go func() {
+		select {
+		case <-done:
+		case <-sigCtx.Done():
+			if ctx.Err() != nil {
+				return
+			}
+			bar.Describe("canceling")
+			err := c.ImportCancel(ctx, repo, branch, id)
+			if client.IsStatus(err, http.StatusConflict) {
+				err = nil // it ended meanwhile
+			}
+			cancelErr <- err
+		}
+	}()
+
+	_, err := c.FollowJob(ctx, id, func(ev client.JobEvent) error {
+		_ = bar.Set64(ev.Progress.Done)
+		return nil
+	})
+	if client.IsStatus(err, http.StatusNotFound) || client.IsStatus(err, http.StatusServiceUnavailable) || client.IsStatus(err, http.StatusNotImplemented) {
+		err = pollImport(ctx, c, repo, branch, id, poll, bar)
+	}
+	select {
+	case cerr := <-cancelErr:
+		if cerr != nil {
+			return nil, fmt.Errorf("cancel import %s: %w", id, cerr)
+		}
+	default:
+	}
+	if err != nil {
+		return nil, err
+	}
+	st, err := c.ImportStatus(ctx, repo, branch, id)
+	if err != nil {
+		return nil, err
+	}
+	_ = bar.Set64(st.IngestedObjects)
+	_ = bar.Finish()
+	return st, nil
+}
+
+// pollImport asks for the import's state every poll until it ends.
+func pollImport(ctx context.Context, c *client.Client, repo, branch, id string, poll time.Duration, bar *progressbar.ProgressBar) error {
+	for {
+		st, err := c.ImportStatus(ctx, repo, branch, id)
+		if err != nil {
+			return err
+		}
+		_ = bar.Set64(st.IngestedObjects)
+		if st.Completed || st.Error != nil {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(poll):
+		}
+	}
+}
+
+// printImportStatus prints an import's final state; a failed or canceled
+// import is an error.
+func printImportStatus(p *printer, id string, st *client.ImportStatus) error {
+	err := p.object(st, func(w io.Writer) {
+		switch {
+		case st.Completed:
+			fmt.Fprintf(w, "Imported %d objects (import %s)\n", st.IngestedObjects, id)
+			if st.Commit != nil {
+				printCommit(w, *st.Commit)
+			}
+		case st.Error != nil:
+			fmt.Fprintf(w, "Import %s did not complete: %s\n", id, st.Error.Message)
+		default:
+			fmt.Fprintf(w, "Import %s is running: %d objects so far\n", id, st.IngestedObjects)
+		}
+	})
+	if err != nil {
+		return err
+	}
+	if st.Error != nil {
+		return errSilent
+	}
+	return nil
+}
+
+// newImportStatusCmd builds `lakeq import status`.
+func newImportStatusCmd(g *globals) *cobra.Command {
+	var wait bool
+	cmd := &cobra.Command{
+		Use:   "status lakeq://REPOSITORY/BRANCH ID",
+		Short: "Show an import's state",
+		Args:  cobra.ExactArgs(2),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			u, err := parseURIArg(args[0], uriRefPath)
+			if err != nil {
+				return err
+			}
+			c, err := g.client(cmd)
+			if err != nil {
+				return err
+			}
+			repo, branch, id := string(u.Repo), string(u.Ref), strings.TrimSpace(args[1])
+			var st *client.ImportStatus
+			if wait {
+				st, err = followImport(cmd.Context(), c, repo, branch, id, time.Second, cmd.ErrOrStderr(), g.output == outputTable)
+			} else {
+				st, err = c.ImportStatus(cmd.Context(), repo, branch, id)
+			}
+			if err != nil {
+				return err
+			}
+			return printImportStatus(newPrinter(cmd.OutOrStdout(), g.output), id, st)
+		},
+	}
+	cmd.Flags().BoolVar(&wait, "wait", false, "follow the import until it ends")
+	return cmd
+}
+
+// newImportCancelCmd builds `lakeq import cancel`.
+func newImportCancelCmd(g *globals) *cobra.Command {
+	return &cobra.Command{
+		Use:   "cancel lakeq://REPOSITORY/BRANCH ID",
+		Short: "Cancel a running import; it commits nothing",
+		Args:  cobra.ExactArgs(2),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			u, err := parseURIArg(args[0], uriRefPath)
+			if err != nil {
+				return err
+			}
+			c, err := g.client(cmd)
+			if err != nil {
+				return err
+			}
+			if err := c.ImportCancel(cmd.Context(), string(u.Repo), string(u.Ref), args[1]); err != nil {
+				if client.IsStatus(err, http.StatusConflict) {
+					return errors.New("the import has finished already")
+				}
+				return err
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "Import %s canceled\n", args[1])
+			return nil
+		},
+	}
+}
