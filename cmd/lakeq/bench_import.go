@@ -436,7 +436,7 @@ func (b *benchImport) measure(ctx context.Context, name string, cfg s3.Config, p
 	run.Ratio = run.ImportSeconds / run.ListSeconds
 	run.Shards = final.Progress.Tasks
 	run.WorkerCPU = (cpu1 - cpu0).Seconds()
-	run.CPUPerObjectUS = float64((cpu1-cpu0).Microseconds()) / float64(n)
+	run.CPUPerObjectUS = float64((cpu1 - cpu0).Microseconds()) / float64(n)
 	run.WorkerPeakRSS = rss
 	run.Job = id
 	b.say("%s: import %.2fs (%d shards, ratio %.3f), worker CPU %.2fs, peak RSS %.1f MiB",
