@@ -65,3 +65,14 @@ func (c *cursor) next() {
 
 // skip moves past the current, unopened range.
 func (c *cursor) skip() { c.i++ }
+
+// skipEqual moves c and o, both at unopened ranges, past their common run
+// of ranges with equal ids.
+func (c *cursor) skipEqual(o *cursor) {
+	i, j := c.i, o.i
+	for i < len(c.ranges) && j < len(o.ranges) && c.ranges[i].ID == o.ranges[j].ID {
+		i++
+		j++
+	}
+	c.i, o.i = i, j
+}

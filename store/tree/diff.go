@@ -94,8 +94,7 @@ func (d *diffIterator) Next() bool {
 				return false
 			}
 			if l.rng().ID == r.rng().ID {
-				l.skip()
-				r.skip()
+				l.skipEqual(r)
 				continue
 			}
 		}

@@ -3,6 +3,7 @@ package tree
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 
@@ -31,15 +32,53 @@ type rangeRow struct {
 type metaRangeRow struct {
 	MinKey   string `parquet:"min_key"`
 	MaxKey   string `parquet:"max_key"`
-	RangeID  string `parquet:"range_id"`
+	RangeID  string `parquet:"range_id,uncompressed"` // hex: snappy gains nothing
 	Count    int64  `parquet:"count"`
 	Bytes    int64  `parquet:"bytes"`
 	FileSize int64  `parquet:"file_size"`
 }
 
-var writerOptions = []parquet.WriterOption{
-	parquet.Compression(&parquet.Snappy),
-	parquet.CreatedBy("lakeq", "", ""),
+var (
+	// rangeWriterOptions compress with snappy, and keep page bounds only
+	// where a query can use them.
+	rangeWriterOptions = []parquet.WriterOption{
+		parquet.Compression(&parquet.Snappy),
+		parquet.CreatedBy("lakeq", "", ""),
+		parquet.SkipPageBounds("address"),
+		parquet.SkipPageBounds("etag"),
+		parquet.SkipPageBounds("content_type"),
+		parquet.SkipPageBounds("metadata"),
+	}
+	metaRangeWriterOptions = []parquet.WriterOption{
+		parquet.Compression(&parquet.Snappy),
+		parquet.CreatedBy("lakeq", "", ""),
+		parquet.SkipPageBounds("range_id"),
+	}
+	// fileOptions skip what lakeq never reads back: whole files are
+	// decoded, so page indexes and bloom filters are not needed.
+	fileOptions = []parquet.FileOption{
+		parquet.SkipPageIndex(true),
+		parquet.SkipBloomFilters(true),
+	}
+)
+
+// readRows decodes every row of the Parquet file data.
+func readRows[T any](data []byte) ([]T, error) {
+	f, err := parquet.OpenFile(bytes.NewReader(data), int64(len(data)), fileOptions...)
+	if err != nil {
+		return nil, err
+	}
+	rows := make([]T, f.NumRows())
+	r := parquet.NewGenericReader[T](f)
+	defer r.Close()
+	n, err := r.Read(rows)
+	if err != nil && !errors.Is(err, io.EOF) {
+		return nil, err
+	}
+	if n != len(rows) {
+		return nil, fmt.Errorf("read %d of %d rows", n, len(rows))
+	}
+	return rows, nil
 }
 
 func encodeRange(buf *bytes.Buffer, entries []store.Entry) error {
@@ -62,11 +101,11 @@ func encodeRange(buf *bytes.Buffer, entries []store.Entry) error {
 			r.Metadata = string(b)
 		}
 	}
-	return parquet.Write(buf, rows, writerOptions...)
+	return parquet.Write(buf, rows, rangeWriterOptions...)
 }
 
 func decodeRange(data []byte) ([]store.Entry, error) {
-	rows, err := parquet.Read[rangeRow](bytes.NewReader(data), int64(len(data)))
+	rows, err := readRows[rangeRow](data)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrCorrupt, err)
 	}
@@ -105,11 +144,11 @@ func encodeMetaRange(buf *bytes.Buffer, ranges []RangeInfo) error {
 	for i, r := range ranges {
 		rows[i] = metaRangeRow{MinKey: r.MinKey, MaxKey: r.MaxKey, RangeID: string(r.ID), Count: r.Count, Bytes: r.Bytes, FileSize: r.FileSize}
 	}
-	return parquet.Write(buf, rows, writerOptions...)
+	return parquet.Write(buf, rows, metaRangeWriterOptions...)
 }
 
 func decodeMetaRange(data []byte) ([]RangeInfo, error) {
-	rows, err := parquet.Read[metaRangeRow](bytes.NewReader(data), int64(len(data)))
+	rows, err := readRows[metaRangeRow](data)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrCorrupt, err)
 	}

@@ -5,6 +5,8 @@ import (
 	"context"
 	"fmt"
 	"maps"
+	"slices"
+	"sync"
 
 	"github.com/zeebo/xxh3"
 	"golang.org/x/sync/errgroup"
@@ -32,16 +34,12 @@ type Writer struct {
 	last    string // last key added, entry or range
 	hasLast bool
 
-	ranges  []*rangeJob
-	err     error // sticky
+	ranges  []RangeInfo // output so far; FileSize comes from sizes
+	sizesMu sync.Mutex
+	sizes   map[int]int64 // file sizes reported by uploads, by index in ranges
+	err     error         // sticky
 	closed  bool
 	discard bool // cut ranges but upload nothing
-}
-
-// rangeJob is one range of the writer's output; FileSize is set by its
-// upload.
-type rangeJob struct {
-	info RangeInfo
 }
 
 // NewWriter returns a Writer of a new tree in ns. ctx bounds every upload
@@ -113,14 +111,15 @@ func (m *Manager) endsOnBoundary(r *RangeInfo) bool {
 // cut ends the pending range and starts its upload.
 func (w *Writer) cut() error {
 	entries := w.pending
-	job := &rangeJob{info: RangeInfo{
-		ID:     RangeID(w.hash.sum()),
+	id := RangeID(w.hash.sum())
+	idx := len(w.ranges)
+	w.ranges = append(w.ranges, RangeInfo{
+		ID:     id,
 		MinKey: entries[0].Path,
 		MaxKey: entries[len(entries)-1].Path,
 		Count:  int64(len(entries)),
 		Bytes:  w.pendingSize,
-	}}
-	w.ranges = append(w.ranges, job)
+	})
 	w.pending, w.hash, w.pendingBytes, w.pendingSize = nil, nil, 0, 0
 	if w.discard {
 		return nil
@@ -128,13 +127,17 @@ func (w *Writer) cut() error {
 	if w.gc.Err() != nil {
 		return w.fail()
 	}
-	m, ns, gc := w.m, w.ns, w.gc
 	w.g.Go(func() error {
-		size, err := m.writeRange(gc, ns, job.info.ID, entries)
+		size, err := w.m.writeRange(w.gc, w.ns, id, entries)
 		if err != nil {
 			return err
 		}
-		job.info.FileSize = size
+		w.sizesMu.Lock()
+		if w.sizes == nil {
+			w.sizes = make(map[int]int64)
+		}
+		w.sizes[idx] = size
+		w.sizesMu.Unlock()
 		return nil
 	})
 	return nil
@@ -193,7 +196,7 @@ func (w *Writer) addRange(r *RangeInfo) error {
 	if w.hasLast && r.MinKey <= w.last {
 		return fmt.Errorf("%w: range %s starts at %q, not after %q", ErrOutOfOrder, r.ID, r.MinKey, w.last)
 	}
-	w.ranges = append(w.ranges, &rangeJob{info: *r})
+	w.ranges = append(w.ranges, *r)
 	w.last, w.hasLast = r.MaxKey, true
 	return nil
 }
@@ -202,20 +205,25 @@ func (w *Writer) addRange(r *RangeInfo) error {
 // range, that is, whether it is not at a range boundary.
 func (w *Writer) Pending() bool { return len(w.pending) > 0 }
 
-// Ranges returns the ranges cut or added so far, in order. FileSize is not
-// reported for ranges still uploading.
+// Ranges returns the ranges cut or added so far, in order. FileSize is
+// reported only for ranges passed through and, after CloseRanges, for all.
 func (w *Writer) Ranges() []RangeInfo {
-	out := make([]RangeInfo, len(w.ranges))
-	for i, j := range w.ranges {
-		out[i] = RangeInfo{ID: j.info.ID, MinKey: j.info.MinKey, MaxKey: j.info.MaxKey, Count: j.info.Count, Bytes: j.info.Bytes}
-	}
-	return out
+	return slices.Clone(w.ranges)
 }
 
 // CloseRanges cuts the pending entries into a last range, waits for every
 // upload, and returns all ranges written or passed through, in order. The
 // writer cannot be used afterwards.
 func (w *Writer) CloseRanges() ([]RangeInfo, error) {
+	ranges, err := w.closeRanges()
+	if err != nil {
+		return nil, err
+	}
+	return slices.Clone(ranges), nil
+}
+
+// closeRanges is CloseRanges returning the writer's own slice.
+func (w *Writer) closeRanges() ([]RangeInfo, error) {
 	if err := w.check(); err != nil {
 		w.Abort()
 		return nil, err
@@ -231,17 +239,16 @@ func (w *Writer) CloseRanges() ([]RangeInfo, error) {
 		w.err = err
 		return nil, err
 	}
-	out := make([]RangeInfo, len(w.ranges))
-	for i, j := range w.ranges {
-		out[i] = j.info
+	for i, size := range w.sizes {
+		w.ranges[i].FileSize = size
 	}
-	return out, nil
+	return w.ranges, nil
 }
 
 // Close is CloseRanges followed by writing the metarange of the ranges; it
 // returns the metarange's id.
 func (w *Writer) Close() (MetaRangeID, error) {
-	ranges, err := w.CloseRanges()
+	ranges, err := w.closeRanges()
 	if err != nil {
 		return "", err
 	}
