@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"os"
 	"os/exec"
@@ -8,6 +9,7 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+	"time"
 )
 
 // TestCLICommands drives every client command against a real `lakeq up`
@@ -66,7 +68,9 @@ func TestCLICommands(t *testing.T) {
 	if len(uploaded) != 5 {
 		t.Fatalf("recursive upload reported %d objects: %v", len(uploaded), uploaded)
 	}
-	stdin := exec.Command(filepath.Join(lakeqBinary(t), "lakeq"), "fs", "upload", "lakeq://cli-test/trunk/stdin.txt", "--source", "-")
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	stdin := exec.CommandContext(ctx, filepath.Join(lakeqBinary(t), "lakeq"), "fs", "upload", "lakeq://cli-test/trunk/stdin.txt", "--source", "-")
 	stdin.Env, stdin.Stdin = env, strings.NewReader("from stdin\n")
 	if out, err := stdin.CombinedOutput(); err != nil {
 		t.Fatalf("upload from stdin: %v\n%s", err, out)
