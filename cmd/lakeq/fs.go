@@ -112,7 +112,7 @@ func uploadDir(ctx context.Context, c *client.Client, p *printer, u store.URI, d
 	var count atomic.Int64
 	printed := make(chan error, 1)
 	go func() {
-		printed <- jsonOrLines(p, results)
+		printed <- printUploads(p, results)
 	}()
 	walkErr := filepath.WalkDir(dir, func(name string, d fs.DirEntry, err error) error {
 		if err != nil {
@@ -156,9 +156,9 @@ func uploadDir(ctx context.Context, c *client.Client, p *printer, u store.URI, d
 	return nil
 }
 
-// jsonOrLines prints upload results as they come: a JSON array, or one
+// printUploads prints upload results as they come: a JSON array, or one
 // line per object.
-func jsonOrLines(p *printer, results <-chan *client.ObjectStats) error {
+func printUploads(p *printer, results <-chan *client.ObjectStats) error {
 	seq := func(yield func(client.ObjectStats, error) bool) {
 		for st := range results {
 			if !yield(*st, nil) {
