@@ -25,6 +25,10 @@ var errCommitted = errors.New("import already committed")
 // last Config.HistoryDepth first-parent commits completes with it. A
 // cancellation seen before the branch moves commits nothing.
 func (h *Handler) Finalize(ctx context.Context, rt *workers.Run) error {
+	return h.settle(ctx, rt, h.finalize(ctx, rt))
+}
+
+func (h *Handler) finalize(ctx context.Context, rt *workers.Run) error {
 	j := rt.Job()
 	req, err := request(j)
 	if err != nil {

@@ -157,6 +157,21 @@ func request(j *jobs.Job) (*jobs.ImportRequest, error) {
 // and fans out one task per shard; the runner calls Finalize once they
 // are all done.
 func (h *Handler) Run(ctx context.Context, rt *workers.Run) error {
+	return h.settle(ctx, rt, h.run(ctx, rt))
+}
+
+// settle drops the job's working state in the KV when err ends the job for
+// good (canceled, or failed permanently): no finalize will come for it.
+func (h *Handler) settle(ctx context.Context, rt *workers.Run, err error) error {
+	if errors.Is(err, workers.ErrCanceled) || workers.IsPermanent(err) {
+		if derr := h.kv.DropPartition(context.WithoutCancel(ctx), partition(rt.Job().ID)); derr != nil {
+			rt.Logger().WarnContext(ctx, "import: drop working state", "error", derr.Error())
+		}
+	}
+	return err
+}
+
+func (h *Handler) run(ctx context.Context, rt *workers.Run) error {
 	j := rt.Job()
 	req, err := request(j)
 	if err != nil {

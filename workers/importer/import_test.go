@@ -147,6 +147,9 @@ func TestImportPrefix(t *testing.T) {
 	if n := e.commitsOf("main", id); n != 1 {
 		t.Errorf("%d commits of the import, want 1", n)
 	}
+	if n := e.workingState(id); n != 0 {
+		t.Errorf("%d keys of working state left after the import", n)
+	}
 }
 
 // TestImportSourcesAndObjects imports overlapping prefixes (merged, the
@@ -270,6 +273,9 @@ func TestImportCancel(t *testing.T) {
 	if got := keysOf(e.entries("main", "")); !slices.Equal(got, []string{"c/before"}) {
 		t.Fatalf("branch paths %q", got)
 	}
+	if n := e.workingState(id); n > int(j.Progress.Tasks) {
+		t.Errorf("%d keys of working state left after the cancellation", n)
+	}
 }
 
 // TestImportFailsOnMissingBucket: a source that vanished after submission
@@ -285,6 +291,9 @@ func TestImportFailsOnMissingBucket(t *testing.T) {
 	}
 	if e.history("main")[0].ID != base.ID {
 		t.Fatal("branch moved")
+	}
+	if n := e.workingState(id); n != 0 {
+		t.Errorf("%d keys of working state left after the failure", n)
 	}
 }
 

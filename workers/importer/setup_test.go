@@ -444,6 +444,17 @@ func (e *env) commitsOf(branch store.BranchID, id store.JobID) int {
 	return n
 }
 
+// workingState counts the keys the import job id keeps in the KV while it
+// runs (its plan and shard results).
+func (e *env) workingState(id store.JobID) int {
+	e.t.Helper()
+	page, err := e.kv.Scan(e.t.Context(), "import/"+string(id), kv.ScanOptions{})
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return len(page)
+}
+
 // testLogger writes to t's log until the test ends.
 func testLogger(t *testing.T) *slog.Logger {
 	t.Helper()

@@ -28,6 +28,10 @@ type shardResult struct {
 // stored already (a redelivered task) is not listed again. A listing found
 // out of order is redone through the external sort.
 func (h *Handler) RunTask(ctx context.Context, rt *workers.Run, task workers.Task) error {
+	return h.settle(ctx, rt, h.runTask(ctx, rt, task))
+}
+
+func (h *Handler) runTask(ctx context.Context, rt *workers.Run, task workers.Task) error {
 	j := rt.Job()
 	var st shardTask
 	if err := json.Unmarshal(task.Payload, &st); err != nil {
