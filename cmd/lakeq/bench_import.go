@@ -53,6 +53,7 @@ type benchImportFlags struct {
 	latency         time.Duration
 	taskConcurrency int
 	seedParallelism int
+	rounds          int
 	s3              s3.Config
 	redisURL        string
 	dir             string
@@ -69,15 +70,16 @@ func newBenchImportCmd(g *globals) *cobra.Command {
 --redis-url), an embedded NATS server and an in-process API, seed --objects
 objects spread over --prefixes sub-prefixes, and measure, in one run:
 
-  list    a bare sequential ListObjectsV2 of the prefix (pages of 1,000,
-          best of two), the physical limit of reading the listing;
+  list    a bare sequential ListObjectsV2 of the prefix (pages of 1,000),
+          the physical limit of reading the listing;
   import  a lakeq import of the prefix end to end, from the API's answer
           to the submission until the commit, run by one "lakeq worker"
           process started for the run;
 
 once directly against MinIO and once through a proxy (toxiproxy, in
 process) that delays every response by --latency, as a remote S3 endpoint
-does. It reports the import/list ratio of each, the worker's CPU time per
+does, in --rounds rounds that alternate which goes first. It reports the
+import/list ratio of the totals of each, the worker's CPU time per
 imported object (from the worker process's rusage) and its peak resident
 memory (VmHWM). With --large, it also imports that many objects directly,
 to show that the worker's memory does not grow with the import's size.`,
@@ -93,6 +95,7 @@ to show that the worker's memory does not grow with the import's size.`,
 	fl.DurationVar(&f.latency, "latency", 100*time.Millisecond, "delay the proxy adds to every response")
 	fl.IntVar(&f.taskConcurrency, "task-concurrency", 32, "import shards the worker lists at a time")
 	fl.IntVar(&f.seedParallelism, "seed-parallelism", 4, "bulk uploads at a time while seeding (10,000 objects each)")
+	fl.IntVar(&f.rounds, "rounds", 2, "rounds of list and import per scenario (the large one runs once), alternating which goes first")
 	fl.StringVar(&f.s3.Endpoint, "s3-endpoint", "", "use this S3 endpoint (host:port) instead of starting MinIO")
 	fl.StringVar(&f.s3.AccessKeyID, "s3-access-key-id", "", "access key id of --s3-endpoint")
 	fl.StringVar(&f.s3.SecretAccessKey, "s3-secret-access-key", "", "secret access key of --s3-endpoint")
@@ -104,16 +107,17 @@ to show that the worker's memory does not grow with the import's size.`,
 
 // benchImportRun is one measured scenario.
 type benchImportRun struct {
-	Name           string  `json:"name"`
-	Objects        int     `json:"objects"`
-	ListSeconds    float64 `json:"list_seconds"`
-	ImportSeconds  float64 `json:"import_seconds"`
-	Ratio          float64 `json:"ratio"`
-	Shards         int64   `json:"shards"`
-	WorkerCPU      float64 `json:"worker_cpu_seconds"`
-	CPUPerObjectUS float64 `json:"worker_cpu_per_object_us"`
-	WorkerPeakRSS  int64   `json:"worker_peak_rss_bytes"`
-	Job            string  `json:"job"`
+	Name           string   `json:"name"`
+	Objects        int      `json:"objects"`
+	Rounds         int      `json:"rounds"`
+	ListSeconds    float64  `json:"list_seconds"`
+	ImportSeconds  float64  `json:"import_seconds"`
+	Ratio          float64  `json:"ratio"`
+	Shards         int64    `json:"shards"`
+	WorkerCPU      float64  `json:"worker_cpu_seconds"`
+	CPUPerObjectUS float64  `json:"worker_cpu_per_object_us"`
+	WorkerPeakRSS  int64    `json:"worker_peak_rss_bytes"`
+	Jobs           []string `json:"jobs"`
 }
 
 // benchImportReport is what `lakeq bench import` measured.
@@ -151,8 +155,8 @@ const (
 )
 
 func runBenchImport(cmd *cobra.Command, g *globals, f *benchImportFlags) error {
-	if f.objects < 1 || f.prefixes < 1 || f.large < 0 || f.taskConcurrency < 1 || f.seedParallelism < 1 || f.latency < 0 {
-		return errors.New("--objects, --prefixes, --task-concurrency and --seed-parallelism must be positive; --large and --latency not negative")
+	if f.objects < 1 || f.prefixes < 1 || f.large < 0 || f.taskConcurrency < 1 || f.seedParallelism < 1 || f.rounds < 1 || f.latency < 0 {
+		return errors.New("--objects, --prefixes, --task-concurrency, --seed-parallelism and --rounds must be positive; --large and --latency not negative")
 	}
 	ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
@@ -200,7 +204,7 @@ func runBenchImport(cmd *cobra.Command, g *globals, f *benchImportFlags) error {
 		name string
 		cfg  s3.Config
 	}{{"direct", direct}, {"proxy +" + f.latency.String(), proxied}} {
-		run, err := b.measure(ctx, sc.name, sc.cfg, small, f.objects)
+		run, err := b.measure(ctx, sc.name, sc.cfg, small, f.objects, f.rounds)
 		if err != nil {
 			return fmt.Errorf("%s: %w", sc.name, err)
 		}
@@ -213,7 +217,7 @@ func runBenchImport(cmd *cobra.Command, g *globals, f *benchImportFlags) error {
 		} else {
 			rep.SeedNotes = append(rep.SeedNotes, note)
 		}
-		run, err := b.measure(ctx, "direct, large", direct, large, f.large)
+		run, err := b.measure(ctx, "direct, large", direct, large, f.large, 1)
 		if err != nil {
 			return fmt.Errorf("large: %w", err)
 		}
@@ -221,11 +225,12 @@ func runBenchImport(cmd *cobra.Command, g *globals, f *benchImportFlags) error {
 	}
 	return newPrinter(cmd.OutOrStdout(), g.output).object(rep, func(w io.Writer) {
 		fmt.Fprintf(w, "lakeq bench import: %d CPUs, worker task concurrency %d\n\n", rep.CPUs, rep.TaskConc)
-		fmt.Fprintf(w, "scenario\tobjects\tshards\tlist (s)\timport (s)\timport/list\tworker CPU/object\tworker peak RSS\n")
+		fmt.Fprintf(w, "scenario\tobjects\tshards\trounds\tlist (s)\timport (s)\timport/list\tworker CPU/object\tworker peak RSS\n")
 		for _, r := range rep.Runs {
-			fmt.Fprintf(w, "%s\t%d\t%d\t%.2f\t%.2f\t%.3f\t%.1f µs\t%.1f MiB\n", r.Name, r.Objects, r.Shards,
+			fmt.Fprintf(w, "%s\t%d\t%d\t%d\t%.2f\t%.2f\t%.3f\t%.1f µs\t%.1f MiB\n", r.Name, r.Objects, r.Shards, r.Rounds,
 				r.ListSeconds, r.ImportSeconds, r.Ratio, r.CPUPerObjectUS, float64(r.WorkerPeakRSS)/(1<<20))
 		}
+		fmt.Fprintf(w, "\nlist and import times are totals over the rounds; the ratio is import/list.\n")
 	})
 }
 
@@ -357,49 +362,93 @@ func benchKey(prefix string, i, n, prefixes int) string {
 	return fmt.Sprintf("%sp%04d/obj-%08d", prefix, i/per, i)
 }
 
-// measure times a bare listing of prefix and an import of it through the
-// endpoint of cfg.
-func (b *benchImport) measure(ctx context.Context, name string, cfg s3.Config, prefix string, n int) (benchImportRun, error) {
-	run := benchImportRun{Name: name, Objects: n}
+// measure times bare listings of prefix and imports of it through the
+// endpoint of cfg, in rounds that alternate which goes first; the ratio is
+// of the totals.
+func (b *benchImport) measure(ctx context.Context, name string, cfg s3.Config, prefix string, n, rounds int) (benchImportRun, error) {
+	run := benchImportRun{Name: name, Objects: n, Rounds: rounds}
 	lister, err := s3.New(cfg)
 	if err != nil {
 		return run, err
 	}
 	core := &minio.Core{Client: lister.Client()}
-	best := time.Duration(0)
-	for i := range 2 {
-		d, count, err := benchList(ctx, core, prefix)
-		if err != nil {
-			return run, err
+	var cpu time.Duration
+	for r := range rounds {
+		list := func() error {
+			d, count, err := benchList(ctx, core, prefix)
+			if err != nil {
+				return err
+			}
+			if count != n {
+				return fmt.Errorf("listing found %d objects under %s, want %d", count, prefix, n)
+			}
+			b.say("%s, round %d: bare list %.2fs", name, r+1, d.Seconds())
+			run.ListSeconds += d.Seconds()
+			return nil
 		}
-		if count != n {
-			return run, fmt.Errorf("listing found %d objects under %s, want %d", count, prefix, n)
+		imp := func() error {
+			res, err := b.importOnce(ctx, name, cfg, prefix, n)
+			if err != nil {
+				return err
+			}
+			b.say("%s, round %d: import %.2fs (%d shards), worker CPU %.2fs, peak RSS %.1f MiB",
+				name, r+1, res.took.Seconds(), res.shards, res.cpu.Seconds(), float64(res.rss)/(1<<20))
+			run.ImportSeconds += res.took.Seconds()
+			run.Shards = res.shards
+			run.WorkerPeakRSS = max(run.WorkerPeakRSS, res.rss)
+			run.Jobs = append(run.Jobs, res.job)
+			cpu += res.cpu
+			return nil
 		}
-		b.say("%s: bare list %d: %.2fs", name, i+1, d.Seconds())
-		if best == 0 || d < best {
-			best = d
+		phases := []func() error{list, imp}
+		if r%2 == 1 {
+			phases = []func() error{imp, list}
+		}
+		for _, phase := range phases {
+			if err := phase(); err != nil {
+				return run, err
+			}
 		}
 	}
-	run.ListSeconds = best.Seconds()
+	run.Ratio = run.ImportSeconds / run.ListSeconds
+	run.WorkerCPU = cpu.Seconds()
+	run.CPUPerObjectUS = float64(cpu.Microseconds()) / float64(n*rounds)
+	return run, nil
+}
 
+// importResult is one measured import.
+type importResult struct {
+	took   time.Duration
+	cpu    time.Duration
+	rss    int64
+	shards int64
+	job    string
+}
+
+// importOnce starts a worker process and an API over cfg's endpoint,
+// imports prefix into a new repository, and measures the import from the
+// submission to the commit, with the worker's CPU time and peak memory.
+func (b *benchImport) importOnce(ctx context.Context, name string, cfg s3.Config, prefix string, n int) (importResult, error) {
+	var res importResult
 	w, err := b.startWorker(ctx, cfg, name)
 	if err != nil {
-		return run, err
+		return res, err
 	}
 	defer w.stop()
 	srv, c, err := b.startAPI(ctx, cfg)
 	if err != nil {
-		return run, err
+		return res, err
 	}
 	defer srv.Stop(context.WithoutCancel(ctx))
 	b.repoN++
 	repo := fmt.Sprintf("bench-%d", b.repoN)
-	if _, err := c.CreateRepository(ctx, client.RepositoryCreation{Name: repo, StorageNamespace: "s3://" + benchNSBucket + "/" + strings.TrimSuffix(b.prefix, ":") + "/" + repo + "/", DefaultBranch: "main"}); err != nil {
-		return run, err
+	ns := "s3://" + benchNSBucket + "/" + strings.TrimSuffix(b.prefix, ":") + "/" + repo + "/"
+	if _, err := c.CreateRepository(ctx, client.RepositoryCreation{Name: repo, StorageNamespace: ns, DefaultBranch: "main"}); err != nil {
+		return res, err
 	}
 	cpu0, err := procCPU(w.pid())
 	if err != nil {
-		return run, err
+		return res, err
 	}
 	start := time.Now()
 	id, err := c.ImportStart(ctx, repo, "main", client.ImportCreation{
@@ -407,41 +456,32 @@ func (b *benchImport) measure(ctx context.Context, name string, cfg s3.Config, p
 		Commit: client.ImportCommit{Message: "bench import of " + prefix},
 	})
 	if err != nil {
-		return run, err
+		return res, err
 	}
 	final, err := b.waitJob(ctx, store.JobID(id))
 	if err != nil {
-		return run, err
+		return res, err
 	}
-	d := time.Since(start)
+	res.took = time.Since(start)
 	cpu1, err := procCPU(w.pid())
 	if err != nil {
-		return run, err
+		return res, err
 	}
 	if final.State != jobs.StateCompleted {
-		return run, fmt.Errorf("import %s ended %s: %s", id, final.State, final.Error)
+		return res, fmt.Errorf("import %s ended %s: %s", id, final.State, final.Error)
 	}
-	var res jobs.ImportResult
-	if err := json.Unmarshal(final.Result, &res); err != nil {
-		return run, err
+	var out jobs.ImportResult
+	if err := json.Unmarshal(final.Result, &out); err != nil {
+		return res, err
 	}
-	if res.Ingested != int64(n) {
-		return run, fmt.Errorf("import %s ingested %d objects, want %d", id, res.Ingested, n)
+	if out.Ingested != int64(n) {
+		return res, fmt.Errorf("import %s ingested %d objects, want %d", id, out.Ingested, n)
 	}
-	rss, err := procPeakRSS(w.pid())
-	if err != nil {
-		return run, err
+	if res.rss, err = procPeakRSS(w.pid()); err != nil {
+		return res, err
 	}
-	run.ImportSeconds = d.Seconds()
-	run.Ratio = run.ImportSeconds / run.ListSeconds
-	run.Shards = final.Progress.Tasks
-	run.WorkerCPU = (cpu1 - cpu0).Seconds()
-	run.CPUPerObjectUS = float64((cpu1 - cpu0).Microseconds()) / float64(n)
-	run.WorkerPeakRSS = rss
-	run.Job = id
-	b.say("%s: import %.2fs (%d shards, ratio %.3f), worker CPU %.2fs, peak RSS %.1f MiB",
-		name, run.ImportSeconds, run.Shards, run.Ratio, run.WorkerCPU, float64(rss)/(1<<20))
-	return run, nil
+	res.cpu, res.shards, res.job = cpu1-cpu0, final.Progress.Tasks, id
+	return res, nil
 }
 
 // benchList lists prefix with sequential ListObjectsV2 requests of 1,000
