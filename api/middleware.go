@@ -88,6 +88,11 @@ func drainBody(c *fiber.Ctx) {
 	if st == nil || c.Response().ConnectionClose() {
 		return
 	}
+	// A stream already read to its end must not be read again: fasthttp's
+	// chunked reader would wait on the socket for a chunk that never comes.
+	if done, ok := c.Locals(localBodyDone).(*bool); ok && *done {
+		return
+	}
 	n, err := io.CopyN(io.Discard, st, maxDrain+1)
 	if n > maxDrain || (err != nil && err != io.EOF) {
 		c.Context().SetConnectionClose()
@@ -200,11 +205,31 @@ func (s *Server) limitBody(c *fiber.Ctx) error {
 func bodyReader(c *fiber.Ctx, limit int64) io.Reader {
 	var r io.Reader
 	if st := c.Context().RequestBodyStream(); st != nil {
-		r = st
+		done := new(bool)
+		c.Locals(localBodyDone, done)
+		r = &eofReader{r: st, done: done}
 	} else {
 		r = strings.NewReader(string(c.Body()))
 	}
 	return &clientReader{r: &limitedReader{r: r, left: limit}}
+}
+
+// localBodyDone keys a *bool in the request's locals that is true once the
+// streamed body was read to its end.
+const localBodyDone = "lakeq.body_done"
+
+// eofReader records that its stream reached the end.
+type eofReader struct {
+	r    io.Reader
+	done *bool
+}
+
+func (e *eofReader) Read(p []byte) (int, error) {
+	n, err := e.r.Read(p)
+	if err == io.EOF {
+		*e.done = true
+	}
+	return n, err
 }
 
 // limitedReader is io.LimitReader that reports going over the limit

@@ -382,3 +382,45 @@ func TestStopRightAfterStart(t *testing.T) {
 		}
 	}
 }
+
+// TestChunkedRawUploadAnswers sends a raw (not multipart) body of unknown
+// length, as `lakeq fs upload --source -` and `curl -T -` do, over a real
+// connection: the server reads it to its end and must answer at once, not
+// wait on the socket for more of a body that has ended.
+func TestChunkedRawUploadAnswers(t *testing.T) {
+	e := newEnvWith(t, options{cfg: api.Config{Listen: "127.0.0.1:0"}})
+	e.createRepo("repo1")
+	if err := e.srv.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	pr, pw := io.Pipe()
+	go func() {
+		_, _ = pw.Write([]byte("streamed "))
+		_, _ = pw.Write([]byte("bytes"))
+		_ = pw.Close()
+	}()
+	up, _ := http.NewRequest(http.MethodPost, "http://"+e.srv.Addr()+"/api/v1/repositories/repo1/branches/main/objects?path=s", pr)
+	up.Header.Set("Content-Type", "application/octet-stream")
+	up.SetBasicAuth(e.keyID, e.secret)
+	client := &http.Client{Timeout: 20 * time.Second}
+	res, err := client.Do(up)
+	if err != nil {
+		t.Fatalf("chunked raw upload: %v", err)
+	}
+	_, _ = io.Copy(io.Discard, res.Body)
+	res.Body.Close()
+	if res.StatusCode != http.StatusCreated {
+		t.Fatalf("upload: %d", res.StatusCode)
+	}
+	get, _ := http.NewRequest(http.MethodGet, "http://"+e.srv.Addr()+"/api/v1/repositories/repo1/refs/main/objects?path=s", nil)
+	get.SetBasicAuth(e.keyID, e.secret)
+	res, err = client.Do(get)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(res.Body)
+	res.Body.Close()
+	if string(b) != "streamed bytes" {
+		t.Fatalf("read back %q", b)
+	}
+}
