@@ -12,6 +12,7 @@ import (
 
 	"github.com/lakeq/lakeq/store"
 	"github.com/lakeq/lakeq/store/block"
+	"github.com/lakeq/lakeq/store/block/s3/miniotest"
 	"github.com/lakeq/lakeq/store/jobs"
 	"github.com/lakeq/lakeq/store/tree"
 )
@@ -440,4 +441,46 @@ func TestExportCustomRounds(t *testing.T) {
 	got := contents(t, e.s3, dst, "")
 	statusFiles(got)
 	equalObjects(t, got, objects)
+}
+
+// TestExportToAnotherEndpoint streams the objects to a second S3 endpoint
+// (another MinIO server): the copies carry their source's ETag in their
+// metadata, by which a second look recognises them.
+func TestExportToAnotherEndpoint(t *testing.T) {
+	e := newEnv(t, envOptions{})
+	other := miniotest.Start(t)
+	other.MakeBucket(t, "elsewhere")
+	otherStore := other.NewStore(t)
+	dests, err := block.NewResolver(block.ResolverConfig{S3: otherStore})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var h *Handler
+	e.startWorker(t, "w1", Config{}, func(wh *Handler) {
+		wh.dests = dests
+		h = wh
+	})
+	repo := e.repo(t, "endpoints")
+	objects := sparkTables(2, 30, "v1")
+	c := e.commit(t, repo, objects)
+	res := result(t, e.wait(t, e.submit(t, repo, jobs.ExportRequest{CommitID: c.ID, Destination: "s3://elsewhere/copy/"}), jobTimeout))
+	if res.Copied != int64(len(objects)) {
+		t.Fatalf("result %+v", res)
+	}
+	got := contents(t, otherStore, "elsewhere", "copy/")
+	if names := statusFiles(got); len(names) != 1 {
+		t.Fatalf("status files %v", names)
+	}
+	equalObjects(t, got, objects)
+	ent, err := e.graph.StatObject(e.ctx, repo, store.Ref(c.ID), "tables/t01/part-00004.parquet")
+	if err != nil {
+		t.Fatal(err)
+	}
+	info, err := otherStore.Stat(e.ctx, "elsewhere", "copy/tables/t01/part-00004.parquet")
+	if err != nil || info.Metadata[MetadataSourceETag] != ent.ETag || !sameObject(info, ent) {
+		t.Fatalf("streamed copy %+v (%v), source ETag %s", info, err, ent.ETag)
+	}
+	if st := h.Stats(); st.Copies != int64(len(objects)) {
+		t.Fatalf("stats %+v", st)
+	}
 }
