@@ -484,3 +484,19 @@ func TestExportToAnotherEndpoint(t *testing.T) {
 		t.Fatalf("stats %+v", st)
 	}
 }
+
+// TestExportNothingToDo: a diff between a commit and itself has no spans;
+// the export still ends with its status file.
+func TestExportNothingToDo(t *testing.T) {
+	e := newEnv(t, envOptions{})
+	e.startWorker(t, "w1", Config{}, nil)
+	repo := e.repo(t, "nothing")
+	c := e.commit(t, repo, map[string]string{"a": "1"})
+	dst := e.bucket(t, "dst")
+	res := result(t, e.wait(t, e.submit(t, repo, jobs.ExportRequest{CommitID: c.ID, PrevCommitID: c.ID, Destination: "s3://" + dst + "/"}), jobTimeout))
+	got := contents(t, e.s3, dst, "")
+	names := statusFiles(got)
+	if res.Copied != 0 || res.Deleted != 0 || !res.Success || len(got) != 0 || len(names) != 1 || !strings.HasSuffix(names[0], "_SUCCESS") {
+		t.Fatalf("result %+v, objects %v, status files %v", res, got, names)
+	}
+}
