@@ -16,7 +16,6 @@ import (
 	"os/exec"
 	"os/signal"
 	"path/filepath"
-	"runtime/pprof"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -356,18 +355,7 @@ func startBenchProfile(path string, round int) (func(), error) {
 	if path == "" {
 		return func() {}, nil
 	}
-	pf, err := os.Create(fmt.Sprintf("%s.%d", path, round))
-	if err != nil {
-		return nil, err
-	}
-	if err := pprof.StartCPUProfile(pf); err != nil {
-		pf.Close()
-		return nil, err
-	}
-	return func() {
-		pprof.StopCPUProfile()
-		pf.Close()
-	}, nil
+	return startCPUProfile(fmt.Sprintf("%s.%d", path, round))
 }
 
 // seedBenchObjects writes n objects of size bytes into the repository's

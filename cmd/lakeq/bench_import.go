@@ -4,12 +4,15 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"os/signal"
@@ -58,6 +61,7 @@ type benchImportFlags struct {
 	redisURL        string
 	dir             string
 	keep            bool
+	cpuProfile      string
 }
 
 // newBenchImportCmd builds `lakeq bench import`.
@@ -102,21 +106,26 @@ to show that the worker's memory does not grow with the import's size.`,
 	fl.StringVar(&f.redisURL, "redis-url", "", "use this Redis instead of starting redis-server")
 	fl.StringVar(&f.dir, "dir", "", "directory for the servers' data (default a new temporary directory, removed at the end)")
 	fl.BoolVar(&f.keep, "keep", false, "keep the data directory")
+	fl.StringVar(&f.cpuProfile, "worker-cpu-profile", "", "write each import's worker CPU profile to this path, suffixed with the scenario and round")
 	return cmd
 }
 
 // benchImportRun is one measured scenario.
 type benchImportRun struct {
-	Name           string   `json:"name"`
-	Objects        int      `json:"objects"`
-	Rounds         int      `json:"rounds"`
-	ListSeconds    float64  `json:"list_seconds"`
-	ImportSeconds  float64  `json:"import_seconds"`
-	Ratio          float64  `json:"ratio"`
-	Shards         int64    `json:"shards"`
-	WorkerCPU      float64  `json:"worker_cpu_seconds"`
-	CPUPerObjectUS float64  `json:"worker_cpu_per_object_us"`
-	WorkerPeakRSS  int64    `json:"worker_peak_rss_bytes"`
+	Name           string  `json:"name"`
+	Objects        int     `json:"objects"`
+	Rounds         int     `json:"rounds"`
+	ListSeconds    float64 `json:"list_seconds"`
+	ImportSeconds  float64 `json:"import_seconds"`
+	Ratio          float64 `json:"ratio"`
+	Shards         int64   `json:"shards"`
+	WorkerCPU      float64 `json:"worker_cpu_seconds"`
+	CPUPerObjectUS float64 `json:"worker_cpu_per_object_us"`
+	WorkerPeakRSS  int64   `json:"worker_peak_rss_bytes"`
+	// MinIO's CPU time during the listings and during the imports (0 when
+	// the benchmark did not start MinIO).
+	ListMinIOCPU   float64  `json:"list_minio_cpu_seconds"`
+	ImportMinIOCPU float64  `json:"import_minio_cpu_seconds"`
 	Jobs           []string `json:"jobs"`
 }
 
@@ -147,6 +156,11 @@ type benchImport struct {
 	secret   string
 	repoN    int
 	stops    []func()
+	// minioPID is the MinIO process the benchmark started (0 with
+	// --s3-endpoint), whose CPU time it reports.
+	minioPID int
+	// profileN numbers the workers' CPU profiles.
+	profileN int
 }
 
 const (
@@ -225,12 +239,12 @@ func runBenchImport(cmd *cobra.Command, g *globals, f *benchImportFlags) error {
 	}
 	return newPrinter(cmd.OutOrStdout(), g.output).object(rep, func(w io.Writer) {
 		fmt.Fprintf(w, "lakeq bench import: %d CPUs, worker task concurrency %d\n\n", rep.CPUs, rep.TaskConc)
-		fmt.Fprintf(w, "scenario\tobjects\tshards\trounds\tlist (s)\timport (s)\timport/list\tworker CPU/object\tworker peak RSS\n")
+		fmt.Fprintf(w, "scenario\tobjects\tshards\trounds\tlist (s)\timport (s)\timport/list\tworker CPU/object\tworker peak RSS\tMinIO CPU list/import (s)\n")
 		for _, r := range rep.Runs {
-			fmt.Fprintf(w, "%s\t%d\t%d\t%d\t%.2f\t%.2f\t%.3f\t%.1f µs\t%.1f MiB\n", r.Name, r.Objects, r.Shards, r.Rounds,
-				r.ListSeconds, r.ImportSeconds, r.Ratio, r.CPUPerObjectUS, float64(r.WorkerPeakRSS)/(1<<20))
+			fmt.Fprintf(w, "%s\t%d\t%d\t%d\t%.2f\t%.2f\t%.3f\t%.1f µs\t%.1f MiB\t%.1f / %.1f\n", r.Name, r.Objects, r.Shards, r.Rounds,
+				r.ListSeconds, r.ImportSeconds, r.Ratio, r.CPUPerObjectUS, float64(r.WorkerPeakRSS)/(1<<20), r.ListMinIOCPU, r.ImportMinIOCPU)
 		}
-		fmt.Fprintf(w, "\nlist and import times are totals over the rounds; the ratio is import/list.\n")
+		fmt.Fprintf(w, "\nlist and import times (and MinIO's CPU time) are totals over the rounds; the ratio is import/list.\n")
 	})
 }
 
@@ -238,15 +252,12 @@ func runBenchImport(cmd *cobra.Command, g *globals, f *benchImportFlags) error {
 func (b *benchImport) startServers(ctx context.Context) error {
 	b.s3cfg = b.f.s3
 	if b.s3cfg.Endpoint == "" {
-		if _, err := miniotest.Binary(); err != nil {
-			return err
-		}
-		srv, err := miniotest.Launch(filepath.Join(b.dir, "minio"))
+		m, err := launchBenchMinIO(ctx, filepath.Join(b.dir, "minio"))
 		if err != nil {
 			return err
 		}
-		b.stops = append(b.stops, func() { _ = srv.Stop() })
-		b.s3cfg = srv.Config()
+		b.stops = append(b.stops, m.stop)
+		b.s3cfg, b.minioPID = m.cfg, m.cmd.Process.Pid
 	}
 	b.s3cfg.PathStyle = true
 	b.redisURL = b.f.redisURL
@@ -375,10 +386,12 @@ func (b *benchImport) measure(ctx context.Context, name string, cfg s3.Config, p
 	var cpu time.Duration
 	for r := range rounds {
 		list := func() error {
+			m0 := b.minioCPU()
 			d, count, err := benchList(ctx, core, prefix)
 			if err != nil {
 				return err
 			}
+			run.ListMinIOCPU += (b.minioCPU() - m0).Seconds()
 			if count != n {
 				return fmt.Errorf("listing found %d objects under %s, want %d", count, prefix, n)
 			}
@@ -391,6 +404,7 @@ func (b *benchImport) measure(ctx context.Context, name string, cfg s3.Config, p
 			if err != nil {
 				return err
 			}
+			run.ImportMinIOCPU += res.minioCPU.Seconds()
 			b.say("%s, round %d: import %.2fs (%d shards), worker CPU %.2fs, peak RSS %.1f MiB",
 				name, r+1, res.took.Seconds(), res.shards, res.cpu.Seconds(), float64(res.rss)/(1<<20))
 			run.ImportSeconds += res.took.Seconds()
@@ -418,11 +432,12 @@ func (b *benchImport) measure(ctx context.Context, name string, cfg s3.Config, p
 
 // importResult is one measured import.
 type importResult struct {
-	took   time.Duration
-	cpu    time.Duration
-	rss    int64
-	shards int64
-	job    string
+	took     time.Duration
+	cpu      time.Duration
+	minioCPU time.Duration
+	rss      int64
+	shards   int64
+	job      string
 }
 
 // importOnce starts a worker process and an API over cfg's endpoint,
@@ -450,6 +465,7 @@ func (b *benchImport) importOnce(ctx context.Context, name string, cfg s3.Config
 	if err != nil {
 		return res, err
 	}
+	m0 := b.minioCPU()
 	start := time.Now()
 	id, err := c.ImportStart(ctx, repo, "main", client.ImportCreation{
 		Paths:  []client.ImportLocation{{Type: client.ImportCommonPrefix, Path: "s3://" + benchSrcBucket + "/" + prefix, Destination: "data/"}},
@@ -463,6 +479,7 @@ func (b *benchImport) importOnce(ctx context.Context, name string, cfg s3.Config
 		return res, err
 	}
 	res.took = time.Since(start)
+	res.minioCPU = b.minioCPU() - m0
 	cpu1, err := procCPU(w.pid())
 	if err != nil {
 		return res, err
@@ -482,6 +499,19 @@ func (b *benchImport) importOnce(ctx context.Context, name string, cfg s3.Config
 	}
 	res.cpu, res.shards, res.job = cpu1-cpu0, final.Progress.Tasks, id
 	return res, nil
+}
+
+// minioCPU returns the CPU time MinIO has used, or 0 when the benchmark
+// did not start it.
+func (b *benchImport) minioCPU() time.Duration {
+	if b.minioPID == 0 {
+		return 0
+	}
+	d, err := procCPU(b.minioPID)
+	if err != nil {
+		return 0
+	}
+	return d
 }
 
 // benchList lists prefix with sequential ListObjectsV2 requests of 1,000
@@ -614,6 +644,10 @@ func (b *benchImport) startWorker(ctx context.Context, cfg s3.Config, name strin
 		"--worker-id", "bench-"+strings.ReplaceAll(name, " ", "-"),
 		"--log-level", "warn",
 	)
+	if b.f.cpuProfile != "" {
+		b.profileN++
+		cmd.Args = append(cmd.Args, "--cpu-profile", fmt.Sprintf("%s.%s.%d", b.f.cpuProfile, strings.ReplaceAll(name, " ", "-"), b.profileN))
+	}
 	cmd.Env = os.Environ()
 	w := &benchWorker{cmd: cmd, done: make(chan struct{}), out: &bytes.Buffer{}}
 	pr, pw := io.Pipe()
@@ -730,4 +764,103 @@ func startLatencyProxy(upstream string, latency time.Duration) (string, func(), 
 		return "", nil, fmt.Errorf("latency proxy: %w", err)
 	}
 	return p.Listen, p.Stop, nil
+}
+
+// benchMinIOProc is a MinIO server process the benchmark started.
+type benchMinIOProc struct {
+	cmd  *exec.Cmd
+	cfg  s3.Config
+	done chan struct{}
+}
+
+// launchBenchMinIO starts MinIO (the binary miniotest finds:
+// $LAKEQ_MINIO_BIN, minio on PATH, ~/.cache/lakeq/bin/minio) with its data
+// in dir on free 127.0.0.1 ports, and waits until it is live.
+func launchBenchMinIO(ctx context.Context, dir string) (*benchMinIOProc, error) {
+	bin, err := miniotest.Binary()
+	if err != nil {
+		return nil, err
+	}
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, err
+	}
+	ports, err := freeBenchImportPorts(2)
+	if err != nil {
+		return nil, err
+	}
+	secret := make([]byte, 16)
+	if _, err := rand.Read(secret); err != nil {
+		return nil, err
+	}
+	m := &benchMinIOProc{done: make(chan struct{}), cfg: s3.Config{
+		Endpoint: ports[0], AccessKeyID: "lakeqbench", SecretAccessKey: hex.EncodeToString(secret), PathStyle: true,
+	}}
+	m.cmd = exec.Command(bin, "server", dir, "--address", ports[0], "--console-address", ports[1], "--quiet")
+	m.cmd.Env = append(os.Environ(), "MINIO_ROOT_USER="+m.cfg.AccessKeyID, "MINIO_ROOT_PASSWORD="+m.cfg.SecretAccessKey,
+		"MINIO_BROWSER=off", "MINIO_UPDATE=off")
+	if err := m.start(ctx); err != nil {
+		return nil, err
+	}
+	return m, nil
+}
+
+// freeBenchImportPorts returns n distinct free 127.0.0.1 addresses.
+func freeBenchImportPorts(n int) ([]string, error) {
+	var addrs []string
+	var lns []net.Listener
+	defer func() {
+		for _, ln := range lns {
+			ln.Close()
+		}
+	}()
+	for range n {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			return nil, err
+		}
+		lns = append(lns, ln)
+		addrs = append(addrs, ln.Addr().String())
+	}
+	return addrs, nil
+}
+
+func (m *benchMinIOProc) start(ctx context.Context) error {
+	if err := m.cmd.Start(); err != nil {
+		return fmt.Errorf("start minio: %w", err)
+	}
+	go func() {
+		_ = m.cmd.Wait()
+		close(m.done)
+	}()
+	hc := &http.Client{Timeout: time.Second}
+	for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); {
+		resp, err := hc.Get("http://" + m.cfg.Endpoint + "/minio/health/live")
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return nil
+			}
+		}
+		select {
+		case <-m.done:
+			return errors.New("minio exited before it was ready")
+		case <-ctx.Done():
+			m.stop()
+			return ctx.Err()
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+	m.stop()
+	return errors.New("minio not ready after 30s")
+}
+
+// stop ends MinIO with SIGTERM (SIGKILL after 10s) and waits for it.
+func (m *benchMinIOProc) stop() {
+	_ = m.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-m.done:
+	case <-time.After(10 * time.Second):
+		_ = m.cmd.Process.Kill()
+		<-m.done
+	}
 }

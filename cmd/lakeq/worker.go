@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"runtime/pprof"
 	"slices"
 	"strings"
 	"syscall"
@@ -159,6 +160,7 @@ type workerFlags struct {
 	redisKeyPrefix string
 	s3             s3.Config
 	natsURL        string
+	cpuProfile     string
 }
 
 // newWorkerCmd builds `lakeq worker`.
@@ -196,6 +198,7 @@ to another worker.`,
 	fl.BoolVar(&f.s3.PathStyle, "s3-path-style", false, "use path-style S3 requests (MinIO and most S3-compatible servers)")
 	fl.BoolVar(&f.s3.Secure, "s3-secure", false, "use https to reach S3")
 	fl.StringVar(&f.natsURL, "nats-url", broker.DefaultURL, "NATS server URLs, comma-separated")
+	fl.StringVar(&f.cpuProfile, "cpu-profile", "", "write a CPU profile of the whole run to this file (for go tool pprof)")
 	_ = cmd.MarkFlagRequired("s3-endpoint")
 	return cmd
 }
@@ -207,6 +210,13 @@ func runWorker(cmd *cobra.Command, f *workerFlags) error {
 	}
 	if err := f.checkKinds(); err != nil {
 		return err
+	}
+	if f.cpuProfile != "" {
+		stop, err := startCPUProfile(f.cpuProfile)
+		if err != nil {
+			return err
+		}
+		defer stop()
 	}
 	ctx, stopSignals := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
 	defer stopSignals()
@@ -264,4 +274,21 @@ func joinKinds(kinds []jobs.Kind) string {
 		s[i] = string(k)
 	}
 	return strings.Join(s, ", ")
+}
+
+// startCPUProfile profiles the process into path until the returned
+// function is called.
+func startCPUProfile(path string) (func(), error) {
+	f, err := os.Create(path)
+	if err != nil {
+		return nil, fmt.Errorf("cpu profile: %w", err)
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("cpu profile: %w", err)
+	}
+	return func() {
+		pprof.StopCPUProfile()
+		f.Close()
+	}, nil
 }

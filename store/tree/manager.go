@@ -45,10 +45,10 @@ type Stats struct {
 	// RangesOpened counts every range read (GetRange, iterators, Apply,
 	// Diff, Merge, Replace), whether served by the cache or not.
 	RangesOpened int64
-	// RangesWritten counts range files actually created; writing a range
-	// that already exists is not counted.
+	// RangesWritten counts range files uploaded; a range the manager
+	// knows to exist (it wrote or read it) is not uploaded again.
 	RangesWritten int64
-	// MetaRangesWritten counts metarange files actually created.
+	// MetaRangesWritten counts metarange files uploaded, likewise.
 	MetaRangesWritten int64
 	// CacheHits and CacheMisses count reads of ranges and metaranges
 	// served by, or missing from, the cache.
@@ -260,17 +260,14 @@ func (m *Manager) load(ctx context.Context, ns Namespace, key cacheKey, objKey s
 // putFile stores the file encode produces at objKey unless it is known to
 // exist already. It reports whether it wrote, and the file's size when
 // known.
+//
+// A file the manager does not know is uploaded without first asking
+// whether it exists: files are named by their content, so writing one that
+// exists rewrites the same bytes, and on a remote store the extra round
+// trip of the question costs more than the rare rewrite.
 func (m *Manager) putFile(ctx context.Context, ns Namespace, key cacheKey, objKey string, encode func(*bytes.Buffer) error) (bool, int64, error) {
 	if size, ok := m.known.Get(key); ok {
 		return false, size, nil
-	}
-	info, err := ns.Store.Stat(ctx, ns.Bucket, objKey)
-	switch {
-	case err == nil:
-		m.known.Add(key, info.Size)
-		return false, info.Size, nil
-	case !errors.Is(err, block.ErrNotFound):
-		return false, 0, err
 	}
 	var buf bytes.Buffer
 	if err := encode(&buf); err != nil {

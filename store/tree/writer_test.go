@@ -1,6 +1,7 @@
 package tree
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"testing"
@@ -36,7 +37,7 @@ func TestWriterRoundTrip(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			var count, bytes int64
+			var count, size int64
 			for i, r := range ranges {
 				got, err := m.GetRange(ctx, ns, r.ID)
 				if err != nil {
@@ -59,7 +60,7 @@ func TestWriterRoundTrip(t *testing.T) {
 					t.Fatalf("range file: %v", err)
 				}
 				count += r.Count
-				bytes += r.Bytes
+				size += r.Bytes
 			}
 			if count != int64(tc.n) {
 				t.Fatalf("ranges hold %d entries, want %d", count, tc.n)
@@ -79,13 +80,19 @@ func TestWriterRoundTrip(t *testing.T) {
 			if d := statsDelta(before, m.Stats()); d.RangesWritten != 0 || d.MetaRangesWritten != 0 {
 				t.Fatalf("rewriting equal content wrote %+v", d)
 			}
-			// A fresh manager (nothing known) finds the files by Stat.
+			// A fresh manager (nothing known) uploads the same files again,
+			// under the same names and with the same bytes.
+			metaKey := tc.prefix + "_lakeq/metaranges/" + string(id)
+			first := readObject(t, ns, metaKey)
 			m2 := newManager(t, tc.cfg)
 			if again := writeTree(t, m2, ns, entries); again != id {
 				t.Fatalf("fresh manager: id %s, first %s", again, id)
 			}
-			if s := m2.Stats(); s.RangesWritten != 0 || s.MetaRangesWritten != 0 {
-				t.Fatalf("fresh manager rewrote existing files: %+v", s)
+			if s := m2.Stats(); s.RangesWritten != int64(len(ranges)) || s.MetaRangesWritten != 1 {
+				t.Fatalf("fresh manager wrote %+v, want %d ranges and 1 metarange", s, len(ranges))
+			}
+			if again := readObject(t, ns, metaKey); !bytes.Equal(again, first) {
+				t.Fatal("the rewritten metarange differs")
 			}
 			// A fresh manager reads the files back from the store.
 			requireEntries(t, readAllEntries(t, m2, ns, id), entries)

@@ -12,6 +12,7 @@ import (
 	"github.com/lakeq/lakeq/store/graph"
 	"github.com/lakeq/lakeq/store/jobs"
 	"github.com/lakeq/lakeq/store/kv"
+	"github.com/lakeq/lakeq/store/tree"
 	"github.com/lakeq/lakeq/workers"
 )
 
@@ -23,6 +24,8 @@ const (
 	DefaultPageSize     = 1000
 	DefaultSortBuffer   = 64 << 20
 	DefaultHistoryDepth = 50
+	DefaultRangeUploads = 1
+	DefaultListRequests = 32
 )
 
 // Config tunes a Handler. The zero value is usable: every zero field takes
@@ -51,14 +54,24 @@ type Config struct {
 	// finalize searches for a commit of the same job before it commits.
 	// Default 50.
 	HistoryDepth int
+	// RangeUploads is how many range files one shard uploads while it
+	// goes on listing. It bounds a shard's memory (a range's entries stay
+	// in memory until uploaded), so that a worker's memory depends on how
+	// many shards it runs at once, not on their size. Default 1.
+	RangeUploads int
+	// ListRequests is how many listing requests the handler has under way
+	// at once, over all the shards it runs: a page of a listing is
+	// decoded in memory, so this bounds a worker's memory however many
+	// shards it runs. Default 8.
+	ListRequests int
 }
 
 // Validate reports whether c (after defaults) is usable.
 func (c Config) Validate() error {
 	d := c.withDefaults()
 	switch {
-	case d.MaxShards < 1, d.PrefixWeight < 1, d.PlanItems < 1, d.HistoryDepth < 1:
-		return fmt.Errorf("%w: importer: MaxShards, PrefixWeight, PlanItems and HistoryDepth must be positive", store.ErrInvalidValue)
+	case d.MaxShards < 1, d.PrefixWeight < 1, d.PlanItems < 1, d.HistoryDepth < 1, d.RangeUploads < 1, d.ListRequests < 1:
+		return fmt.Errorf("%w: importer: MaxShards, PrefixWeight, PlanItems, HistoryDepth, RangeUploads and ListRequests must be positive", store.ErrInvalidValue)
 	case d.PageSize < 1 || d.PageSize > 1000:
 		return fmt.Errorf("%w: importer: PageSize %d: want 1 to 1000", store.ErrInvalidValue, c.PageSize)
 	case d.SortBuffer < 1<<10:
@@ -89,6 +102,12 @@ func (c Config) withDefaults() Config {
 	if c.HistoryDepth == 0 {
 		c.HistoryDepth = DefaultHistoryDepth
 	}
+	if c.RangeUploads == 0 {
+		c.RangeUploads = DefaultRangeUploads
+	}
+	if c.ListRequests == 0 {
+		c.ListRequests = DefaultListRequests
+	}
 	return c
 }
 
@@ -116,6 +135,11 @@ type Handler struct {
 	graph   *graph.Graph
 	kv      kv.Store
 	sources Resolver
+	// writer writes the shards' ranges: the graph's tree configuration,
+	// with Config.RangeUploads uploads per writer.
+	writer *tree.Manager
+	// listSlots holds a token per listing request under way.
+	listSlots chan struct{}
 }
 
 var (
@@ -135,6 +159,15 @@ func New(cfg Config, deps Deps) (*Handler, error) {
 	if h.sources == nil {
 		h.sources = deps.Graph.Blocks()
 	}
+	h.listSlots = make(chan struct{}, h.cfg.ListRequests)
+	tcfg := deps.Graph.Trees().Config()
+	tcfg.WriteConcurrency = h.cfg.RangeUploads
+	tcfg.CacheRanges = 1 // the writer reads nothing back
+	w, err := tree.NewManager(tcfg)
+	if err != nil {
+		return nil, err
+	}
+	h.writer = w
 	return h, nil
 }
 
@@ -199,6 +232,33 @@ func (h *Handler) run(ctx context.Context, rt *workers.Run) error {
 		tasks[i] = workers.Task{ID: taskID(st.Index), Payload: payload}
 	}
 	return rt.FanOut(ctx, tasks)
+}
+
+// resolve maps a source URI to its store, whose listings take one of the
+// handler's listing slots each.
+func (h *Handler) resolve(u block.URI) (block.Target, error) {
+	t, err := h.sources.Resolve(u)
+	if err != nil {
+		return t, err
+	}
+	t.Store = slottedLister{Store: t.Store, slots: h.listSlots}
+	return t, nil
+}
+
+// slottedLister is a store whose List waits for a free slot.
+type slottedLister struct {
+	block.Store
+	slots chan struct{}
+}
+
+func (s slottedLister) List(ctx context.Context, bucket string, opts block.ListOptions) (block.ListPage, error) {
+	select {
+	case s.slots <- struct{}{}:
+	case <-ctx.Done():
+		return block.ListPage{}, ctx.Err()
+	}
+	defer func() { <-s.slots }()
+	return s.Store.List(ctx, bucket, opts)
 }
 
 // permanent marks err as one a retry cannot fix.

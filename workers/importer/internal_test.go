@@ -279,7 +279,8 @@ func TestSplitSource(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			h := &Handler{cfg: Config{PlanItems: 2000, PrefixWeight: 100}.withDefaults(), sources: res}
+			cfg := Config{PlanItems: 2000, PrefixWeight: 100}.withDefaults()
+			h := &Handler{cfg: cfg, sources: res, listSlots: make(chan struct{}, cfg.ListRequests)}
 			src := sourcePart{URI: "local://src/data/", Dest: "x/"}
 			parts, err := h.splitSource(ctx, src, tc.maxShards)
 			if err != nil {

@@ -84,7 +84,7 @@ func (h *Handler) runShard(ctx context.Context, rt *workers.Run, ns tree.Namespa
 		parts = append(parts, p)
 	}
 	m := newMerger(parts)
-	w := h.graph.Trees().NewWriter(ctx, ns)
+	w := h.writer.NewWriter(ctx, ns)
 	var n, pending, pendingBytes int64
 	report := func() {
 		c, b := pending, pendingBytes
@@ -133,7 +133,7 @@ func (h *Handler) openPart(ctx context.Context, rt *workers.Run, sp sourcePart, 
 	if err != nil {
 		return nil, permanent(err)
 	}
-	t, err := h.sources.Resolve(u)
+	t, err := h.resolve(u)
 	if err != nil {
 		return nil, permanent(err)
 	}

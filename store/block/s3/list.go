@@ -54,45 +54,50 @@ func (s *Store) List(ctx context.Context, bucket string, opts block.ListOptions)
 		return block.ListPage{}, nil
 	}
 	startAfter, token := opts.StartAfter, ""
-	// head is the object named exactly Prefix, which a MinIO marker of
-	// Prefix would skip.
-	var head []block.ListItem
+	// head, when not nil, delivers the object named exactly Prefix, which
+	// a MinIO marker of Prefix would skip; it is looked up while the first
+	// page is under way.
+	var head <-chan headResult
 	if t, ok := s.takeToken(bucket, opts); ok {
 		startAfter, token = "", t
 	} else if s.isMinIO(ctx, bucket) {
 		marker := opts.StartAfter
 		if marker == "" && opts.Prefix != "" {
 			marker = opts.Prefix
-			info, err := s.Stat(ctx, bucket, opts.Prefix)
-			switch {
-			case err == nil:
-				head = []block.ListItem{{Key: opts.Prefix, Object: listInfo(info)}}
-			case !errors.Is(err, block.ErrNotFound):
-				return block.ListPage{}, err
-			}
+			head = s.statHead(ctx, bucket, opts.Prefix)
 		}
 		startAfter, token = "", minioMarker(marker)
 	}
-	page := block.ListPage{Items: head}
+	var page block.ListPage
 	for {
 		if err := ctx.Err(); err != nil {
 			return block.ListPage{}, err
 		}
-		// minio-go's Core.ListObjectsV2 takes no context; ctx is checked
-		// between requests.
-		res, err := s.core.ListObjectsV2(bucket, opts.Prefix, startAfter, token, opts.Delimiter, max)
+		res, err := s.listObjectsV2(ctx, bucket, opts.Prefix, startAfter, token, opts.Delimiter, max)
+		if head != nil {
+			h := <-head
+			head = nil
+			if h.err != nil {
+				return block.ListPage{}, h.err
+			}
+			if h.item != nil {
+				page.Items = append(page.Items, *h.item)
+			}
+		}
 		if err != nil {
 			return block.ListPage{}, mapError("list", bucket, opts.Prefix, err)
 		}
 		n := len(page.Items)
-		for _, o := range res.Contents {
+		for _, o := range res.Objects {
 			if o.Key > opts.StartAfter {
-				page.Items = append(page.Items, block.ListItem{Key: o.Key, Object: objectInfo(bucket, o)})
+				page.Items = append(page.Items, block.ListItem{Key: o.Key, Object: block.ObjectInfo{
+					Bucket: bucket, Key: o.Key, Size: o.Size, ETag: strings.Trim(o.ETag, `"`), LastModified: o.LastModified,
+				}})
 			}
 		}
-		for _, p := range res.CommonPrefixes {
-			if p.Prefix > opts.StartAfter {
-				page.Items = append(page.Items, block.ListItem{Key: p.Prefix, IsPrefix: true})
+		for _, p := range res.Prefixes {
+			if p > opts.StartAfter {
+				page.Items = append(page.Items, block.ListItem{Key: p, IsPrefix: true})
 			}
 		}
 		slices.SortFunc(page.Items[n:], func(a, b block.ListItem) int { return strings.Compare(a.Key, b.Key) })
@@ -102,7 +107,7 @@ func (s *Store) List(ctx context.Context, bucket string, opts block.ListOptions)
 			page.Items, page.Truncated = page.Items[:max], true
 			return page, nil
 		}
-		if !res.IsTruncated {
+		if !res.Truncated {
 			if len(page.Items) == 0 {
 				// MinIO answers a listing of a missing bucket that starts
 				// from a marker with an empty page: tell the two apart.
@@ -117,13 +122,37 @@ func (s *Store) List(ctx context.Context, bucket string, opts block.ListOptions)
 		if len(page.Items) > 0 {
 			// The token continues after the last item of this page.
 			last := page.Items[len(page.Items)-1].Key
-			s.tokens.put(tokenKey(bucket, opts.Prefix, opts.Delimiter, last), res.NextContinuationToken)
+			s.tokens.put(tokenKey(bucket, opts.Prefix, opts.Delimiter, last), res.Next)
 			page.Truncated = true
 			return page, nil
 		}
 		// Everything on this page was at or before StartAfter: read on.
-		startAfter, token = "", res.NextContinuationToken
+		startAfter, token = "", res.Next
 	}
+}
+
+// headResult is the object named exactly as a listing's prefix: item is
+// nil when there is none.
+type headResult struct {
+	item *block.ListItem
+	err  error
+}
+
+// statHead looks up bucket/key in the background.
+func (s *Store) statHead(ctx context.Context, bucket, key string) <-chan headResult {
+	ch := make(chan headResult, 1)
+	go func() {
+		info, err := s.Stat(ctx, bucket, key)
+		switch {
+		case err == nil:
+			ch <- headResult{item: &block.ListItem{Key: key, Object: listInfo(info)}}
+		case errors.Is(err, block.ErrNotFound):
+			ch <- headResult{}
+		default:
+			ch <- headResult{err: err}
+		}
+	}()
+	return ch
 }
 
 // listInfo keeps the fields a listing reports.

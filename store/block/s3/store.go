@@ -18,8 +18,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/http"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/minio/minio-go/v7"
@@ -46,6 +48,11 @@ type Store struct {
 	core   minio.Core
 	server *serverSniffer
 	tokens *tokenCache
+	// http sends the requests the store makes itself (presigned
+	// listings), over the client's transport.
+	http *http.Client
+	// slowLists counts the listing requests left to minio-go.
+	slowLists atomic.Int64
 }
 
 var _ block.Store = (*Store)(nil)
@@ -80,7 +87,11 @@ func New(cfg Config) (*Store, error) {
 		return nil, fmt.Errorf("s3: client for %s: %w", cfg.Endpoint, err)
 	}
 	return &Store{cfg: cfg, client: client, core: minio.Core{Client: client},
-		server: sniffer, tokens: newTokenCache(tokenCacheSize, tokenTTL)}, nil
+		server: sniffer, tokens: newTokenCache(tokenCacheSize, tokenTTL),
+		http: &http.Client{
+			Transport:     sniffer,
+			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+		}}, nil
 }
 
 // Client returns the underlying minio-go client, for operations outside

@@ -1,0 +1,345 @@
+package s3
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"html"
+	"io"
+	"net/http"
+	"net/url"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/minio/minio-go/v7"
+	"github.com/tdewolff/parse/v2"
+	"github.com/tdewolff/parse/v2/xml"
+)
+
+// listURLExpiry is how long the signed URL of one listing request is valid.
+const listURLExpiry = 5 * time.Minute
+
+// listResult is the part of a ListObjectsV2 answer a listing reads.
+type listResult struct {
+	Objects []listObject
+	// Prefixes are the common prefixes.
+	Prefixes []string
+	// Truncated reports that the listing goes on from Next.
+	Truncated bool
+	Next      string
+	// EncodingType is "url" when keys and prefixes were URL-encoded (they
+	// are decoded by the time the result is returned).
+	EncodingType string
+}
+
+// listObject is one object of a listing.
+type listObject struct {
+	Key          string
+	Size         int64
+	ETag         string
+	LastModified time.Time
+	StorageClass string
+}
+
+// fromMinIO converts minio-go's decoded answer.
+func fromMinIO(r minio.ListBucketV2Result) listResult {
+	res := listResult{Truncated: r.IsTruncated, Next: r.NextContinuationToken, EncodingType: r.EncodingType,
+		Objects: make([]listObject, len(r.Contents))}
+	for i, o := range r.Contents {
+		res.Objects[i] = listObject{Key: o.Key, Size: o.Size, ETag: o.ETag, LastModified: o.LastModified, StorageClass: o.StorageClass}
+	}
+	for _, p := range r.CommonPrefixes {
+		res.Prefixes = append(res.Prefixes, p.Prefix)
+	}
+	return res
+}
+
+// listObjectsV2 sends one ListObjectsV2 request and decodes its answer.
+//
+// A listing page of 1,000 keys is a few hundred kilobytes of XML, and
+// decoding it with encoding/xml (as minio-go does) costs tens of
+// microseconds per key, more than everything else an import does with the
+// key. So the request is sent as a presigned GET (minio-go signs it, with
+// the same endpoint, region, addressing style and credentials as every
+// other request) and its answer is decoded by a streaming scan of the
+// elements a listing has. Anything else, an error status, a failed
+// request, is left to minio-go's own ListObjectsV2, with its retries and
+// error decoding.
+func (s *Store) listObjectsV2(ctx context.Context, bucket, prefix, startAfter, token, delimiter string, max int) (listResult, error) {
+	slow := func() (listResult, error) {
+		s.slowLists.Add(1)
+		// minio-go's Core.ListObjectsV2 takes no context.
+		r, err := s.core.ListObjectsV2(bucket, prefix, startAfter, token, delimiter, max)
+		return fromMinIO(r), err
+	}
+	q := url.Values{}
+	q.Set("list-type", "2")
+	q.Set("encoding-type", "url")
+	q.Set("prefix", prefix)
+	q.Set("delimiter", delimiter)
+	q.Set("max-keys", strconv.Itoa(max))
+	if startAfter != "" {
+		q.Set("start-after", startAfter)
+	}
+	if token != "" {
+		q.Set("continuation-token", token)
+	}
+	u, err := s.client.Presign(ctx, http.MethodGet, bucket, "", listURLExpiry, q)
+	if err != nil {
+		return slow()
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u.String(), nil)
+	if err != nil {
+		return slow()
+	}
+	resp, err := s.http.Do(req)
+	if err != nil {
+		if ctx.Err() != nil {
+			return listResult{}, ctx.Err()
+		}
+		return slow()
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
+		return slow()
+	}
+	buf := listBuffers.Get().(*bytes.Buffer)
+	defer listBuffers.Put(buf)
+	buf.Reset()
+	if _, err := buf.ReadFrom(resp.Body); err != nil {
+		if ctx.Err() != nil {
+			return listResult{}, ctx.Err()
+		}
+		return slow()
+	}
+	res, err := decodeListV2(buf.Bytes(), max)
+	if err != nil {
+		return res, fmt.Errorf("s3: list %s: %w", bucket, err)
+	}
+	return res, nil
+}
+
+// errListXML reports a ListObjectsV2 answer that is not a ListBucketResult.
+var errListXML = errors.New("malformed ListObjectsV2 answer")
+
+// listBuffers holds the buffers answers are read into.
+var listBuffers = sync.Pool{New: func() any { return new(bytes.Buffer) }}
+
+// decodeListV2 reads a ListBucketResult document: its contents (key, size,
+// ETag, last modified), common prefixes, truncation and continuation
+// token, with keys and prefixes URL-decoded when the answer says they are
+// URL-encoded. Elements it does not know are skipped, whatever they hold.
+// sizeHint is how many objects the answer may hold. Nothing of the result
+// refers to doc.
+func decodeListV2(doc []byte, sizeHint int) (listResult, error) {
+	d := listDecoder{res: listResult{Objects: make([]listObject, 0, sizeHint)}, depth: -1}
+	lx := xml.NewLexer(parse.NewInputBytes(doc))
+	for {
+		tt, data := lx.Next()
+		switch tt {
+		case xml.ErrorToken:
+			if err := lx.Err(); err != io.EOF {
+				return d.res, fmt.Errorf("%w: %v", errListXML, err)
+			}
+			if d.depth != -2 {
+				return d.res, fmt.Errorf("%w: document ends inside an element", errListXML)
+			}
+			if d.res.Truncated && d.res.Next == "" {
+				return d.res, fmt.Errorf("%w: truncated without a continuation token", errListXML)
+			}
+			return d.res, decodeNames(&d.res)
+		case xml.StartTagToken:
+			if err := d.enter(lx.Text()); err != nil {
+				return d.res, err
+			}
+		case xml.StartTagCloseVoidToken:
+			// <Name/>: an empty element, closed at once.
+			if err := d.leave(); err != nil {
+				return d.res, err
+			}
+		case xml.TextToken:
+			if d.depth > 0 {
+				d.text = appendUnescaped(d.text, data)
+			}
+		case xml.CDATAToken:
+			if d.depth > 0 {
+				d.text = append(d.text, lx.Text()...)
+			}
+		case xml.EndTagToken:
+			if d.depth < 0 {
+				return d.res, fmt.Errorf("%w: unbalanced end tag", errListXML)
+			}
+			if err := d.leave(); err != nil {
+				return d.res, err
+			}
+		}
+	}
+}
+
+// element names the elements of a listing the decoder reads.
+type element uint8
+
+const (
+	elOther element = iota
+	elIsTruncated
+	elNextContinuationToken
+	elEncodingType
+	elContents
+	elCommonPrefixes
+	elKey
+	elETag
+	elSize
+	elLastModified
+	elStorageClass
+	elPrefix
+)
+
+// elementOf returns the element named name.
+func elementOf(name []byte) element {
+	switch string(name) {
+	case "IsTruncated":
+		return elIsTruncated
+	case "NextContinuationToken":
+		return elNextContinuationToken
+	case "EncodingType":
+		return elEncodingType
+	case "Contents":
+		return elContents
+	case "CommonPrefixes":
+		return elCommonPrefixes
+	case "Key":
+		return elKey
+	case "ETag":
+		return elETag
+	case "Size":
+		return elSize
+	case "LastModified":
+		return elLastModified
+	case "StorageClass":
+		return elStorageClass
+	case "Prefix":
+		return elPrefix
+	}
+	return elOther
+}
+
+// listDecoder is the state of decodeListV2.
+type listDecoder struct {
+	res listResult
+	// depth is the number of open elements below the root: -1 before the
+	// root, -2 after it.
+	depth int
+	// path holds the open elements below the root, as deep as matters.
+	path [2]element
+	// text is the character data of the innermost open element.
+	text []byte
+	obj  listObject
+}
+
+// enter opens the element named name.
+func (d *listDecoder) enter(name []byte) error {
+	switch {
+	case d.depth == -2:
+		return fmt.Errorf("%w: element after the root", errListXML)
+	case d.depth == -1:
+		if string(name) != "ListBucketResult" {
+			return fmt.Errorf("%w: root element %q", errListXML, name)
+		}
+	case d.depth < len(d.path):
+		d.path[d.depth] = elementOf(name)
+		if d.depth == 0 && d.path[0] == elContents {
+			d.obj = listObject{}
+		}
+	}
+	d.depth++
+	d.text = d.text[:0]
+	return nil
+}
+
+// leave closes the innermost open element and stores what it held.
+func (d *listDecoder) leave() error {
+	depth, text := d.depth, d.text
+	d.depth--
+	d.text = d.text[:0]
+	switch {
+	case depth == 0:
+		d.depth = -2 // the root is closed: nothing may follow
+	case depth == 1:
+		switch d.path[0] {
+		case elIsTruncated:
+			d.res.Truncated = string(bytes.TrimSpace(text)) == "true"
+		case elNextContinuationToken:
+			d.res.Next = string(text)
+		case elEncodingType:
+			d.res.EncodingType = string(bytes.TrimSpace(text))
+		case elContents:
+			d.res.Objects = append(d.res.Objects, d.obj)
+		}
+	case depth == 2 && d.path[0] == elContents:
+		return d.setField(d.path[1], text)
+	case depth == 2 && d.path[0] == elCommonPrefixes && d.path[1] == elPrefix:
+		d.res.Prefixes = append(d.res.Prefixes, string(text))
+	}
+	return nil
+}
+
+// setField stores the text of one element of a Contents.
+func (d *listDecoder) setField(el element, text []byte) error {
+	switch el {
+	case elKey:
+		d.obj.Key = string(text)
+	case elETag:
+		d.obj.ETag = string(text)
+	case elSize:
+		n, err := strconv.ParseInt(string(bytes.TrimSpace(text)), 10, 64)
+		if err != nil {
+			return fmt.Errorf("%w: size %q", errListXML, text)
+		}
+		d.obj.Size = n
+	case elLastModified:
+		t, err := time.Parse(time.RFC3339Nano, string(bytes.TrimSpace(text)))
+		if err != nil {
+			return fmt.Errorf("%w: last modified %q", errListXML, text)
+		}
+		d.obj.LastModified = t.Truncate(time.Millisecond)
+	case elStorageClass:
+		if string(text) == "STANDARD" {
+			d.obj.StorageClass = "STANDARD" // no copy for the usual class
+		} else {
+			d.obj.StorageClass = string(text)
+		}
+	}
+	return nil
+}
+
+// appendUnescaped appends the character data raw to dst with its entity
+// and character references replaced.
+func appendUnescaped(dst, raw []byte) []byte {
+	if bytes.IndexByte(raw, '&') < 0 {
+		return append(dst, raw...)
+	}
+	return append(dst, html.UnescapeString(string(raw))...)
+}
+
+// decodeNames URL-decodes the keys and prefixes of an answer whose
+// EncodingType is "url".
+func decodeNames(res *listResult) error {
+	if res.EncodingType != "url" {
+		return nil
+	}
+	var err error
+	for i := range res.Objects {
+		if res.Objects[i].Key, err = url.QueryUnescape(res.Objects[i].Key); err != nil {
+			return fmt.Errorf("%w: key: %v", errListXML, err)
+		}
+	}
+	for i := range res.Prefixes {
+		if res.Prefixes[i], err = url.QueryUnescape(res.Prefixes[i]); err != nil {
+			return fmt.Errorf("%w: prefix: %v", errListXML, err)
+		}
+	}
+	return nil
+}
