@@ -78,7 +78,7 @@ type Run struct {
 	// flushMu serializes saves, so that one Run's progress events go out
 	// in the order of its saves.
 	flushMu     sync.Mutex
-	stopFlusher context.CancelFunc
+	stopFlusher func()
 	flusherDone chan struct{}
 }
 
@@ -181,10 +181,13 @@ func (rt *Run) editEvent(ev *jobs.Event) {
 }
 
 // startFlusher saves progress every Config.ProgressInterval until
-// endFlusher.
+// endFlusher or the end of ctx. A save under way is never cut short: a
+// save whose answer is lost might have been applied, and saving the same
+// progress again would count it twice.
 func (rt *Run) startFlusher(ctx context.Context) {
-	ctx, cancel := context.WithCancel(ctx)
-	rt.stopFlusher, rt.flusherDone = cancel, make(chan struct{})
+	stop := make(chan struct{})
+	rt.flusherDone = make(chan struct{})
+	rt.stopFlusher = sync.OnceFunc(func() { close(stop) })
 	go func() {
 		defer close(rt.flusherDone)
 		t := time.NewTicker(rt.r.cfg.ProgressInterval)
@@ -193,14 +196,22 @@ func (rt *Run) startFlusher(ctx context.Context) {
 			select {
 			case <-ctx.Done():
 				return
+			case <-stop:
+				return
 			case <-t.C:
-				if err := rt.flush(ctx); err != nil && ctx.Err() == nil && !errors.Is(err, store.ErrJobFinished) {
+				fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), flushTimeout)
+				err := rt.flush(fctx)
+				cancel()
+				if err != nil && !errors.Is(err, store.ErrJobFinished) {
 					rt.log.WarnContext(ctx, "save progress; retrying at the next interval", "error", err)
 				}
 			}
 		}
 	}()
 }
+
+// flushTimeout bounds one background save of progress.
+const flushTimeout = 10 * time.Second
 
 // endFlusher stops the background saves and waits for the one under way.
 // It is idempotent.
