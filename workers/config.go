@@ -16,9 +16,13 @@ import (
 
 // Defaults for Config's zero fields.
 const (
-	// DefaultConcurrency is how many jobs, and how many tasks, of each kind
-	// one worker runs at once.
+	// DefaultConcurrency is how many jobs of each kind one worker runs at
+	// once.
 	DefaultConcurrency = 4
+	// DefaultTaskConcurrency is how many tasks of each kind one worker
+	// runs at once. Tasks (an import's shards, an export's ranges) spend
+	// most of their time waiting on object storage, so a worker runs many.
+	DefaultTaskConcurrency = 32
 	// DefaultExpireAfter is how long a finished job's state is kept.
 	DefaultExpireAfter = 7 * 24 * time.Hour
 	// DefaultExpireInterval is how often a worker deletes expired jobs.
@@ -50,7 +54,7 @@ type Config struct {
 	Concurrency int
 
 	// TaskConcurrency is how many tasks of each fanned-out kind this
-	// worker runs at once. Default Concurrency.
+	// worker runs at once. Default DefaultTaskConcurrency.
 	TaskConcurrency int
 
 	// Kinds are the job kinds this worker serves; each must have a
@@ -116,7 +120,7 @@ func (c Config) withDefaults() Config {
 		c.Concurrency = DefaultConcurrency
 	}
 	if c.TaskConcurrency == 0 {
-		c.TaskConcurrency = c.Concurrency
+		c.TaskConcurrency = DefaultTaskConcurrency
 	}
 	if c.ExpireAfter == 0 {
 		c.ExpireAfter = DefaultExpireAfter

@@ -4,15 +4,12 @@ import (
 	"bufio"
 	"bytes"
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"net"
-	"net/http"
 	"os"
 	"os/exec"
 	"os/signal"
@@ -44,6 +41,7 @@ import (
 	"github.com/lakeq/lakeq/store/kv/redis"
 	"github.com/lakeq/lakeq/store/kv/redis/redistest"
 	"github.com/lakeq/lakeq/store/tree"
+	"github.com/lakeq/lakeq/workers"
 )
 
 func init() { benchCommands = append(benchCommands, newBenchImportCmd) }
@@ -97,7 +95,7 @@ to show that the worker's memory does not grow with the import's size.`,
 	fl.IntVar(&f.prefixes, "prefixes", 100, "sub-prefixes the objects are spread over")
 	fl.IntVar(&f.large, "large", 1000000, "objects of the large import that measures memory at scale (0: skip it)")
 	fl.DurationVar(&f.latency, "latency", 100*time.Millisecond, "delay the proxy adds to every response")
-	fl.IntVar(&f.taskConcurrency, "task-concurrency", 32, "import shards the worker lists at a time")
+	fl.IntVar(&f.taskConcurrency, "task-concurrency", workers.DefaultTaskConcurrency, "import shards the worker lists at a time")
 	fl.IntVar(&f.seedParallelism, "seed-parallelism", 4, "bulk uploads at a time while seeding (10,000 objects each)")
 	fl.IntVar(&f.rounds, "rounds", 2, "rounds of list and import per scenario (the large one runs once), alternating which goes first")
 	fl.StringVar(&f.s3.Endpoint, "s3-endpoint", "", "use this S3 endpoint (host:port) instead of starting MinIO")
@@ -252,12 +250,16 @@ func runBenchImport(cmd *cobra.Command, g *globals, f *benchImportFlags) error {
 func (b *benchImport) startServers(ctx context.Context) error {
 	b.s3cfg = b.f.s3
 	if b.s3cfg.Endpoint == "" {
-		m, err := launchBenchMinIO(ctx, filepath.Join(b.dir, "minio"))
+		bin, err := miniotest.Binary()
+		if err != nil {
+			return err
+		}
+		m, err := startBenchMinIO(ctx, bin, filepath.Join(b.dir, "minio"))
 		if err != nil {
 			return err
 		}
 		b.stops = append(b.stops, m.stop)
-		b.s3cfg, b.minioPID = m.cfg, m.cmd.Process.Pid
+		b.s3cfg, b.minioPID = m.cfg, m.pid()
 	}
 	b.s3cfg.PathStyle = true
 	b.redisURL = b.f.redisURL
@@ -764,103 +766,4 @@ func startLatencyProxy(upstream string, latency time.Duration) (string, func(), 
 		return "", nil, fmt.Errorf("latency proxy: %w", err)
 	}
 	return p.Listen, p.Stop, nil
-}
-
-// benchMinIOProc is a MinIO server process the benchmark started.
-type benchMinIOProc struct {
-	cmd  *exec.Cmd
-	cfg  s3.Config
-	done chan struct{}
-}
-
-// launchBenchMinIO starts MinIO (the binary miniotest finds:
-// $LAKEQ_MINIO_BIN, minio on PATH, ~/.cache/lakeq/bin/minio) with its data
-// in dir on free 127.0.0.1 ports, and waits until it is live.
-func launchBenchMinIO(ctx context.Context, dir string) (*benchMinIOProc, error) {
-	bin, err := miniotest.Binary()
-	if err != nil {
-		return nil, err
-	}
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return nil, err
-	}
-	ports, err := freeBenchImportPorts(2)
-	if err != nil {
-		return nil, err
-	}
-	secret := make([]byte, 16)
-	if _, err := rand.Read(secret); err != nil {
-		return nil, err
-	}
-	m := &benchMinIOProc{done: make(chan struct{}), cfg: s3.Config{
-		Endpoint: ports[0], AccessKeyID: "lakeqbench", SecretAccessKey: hex.EncodeToString(secret), PathStyle: true,
-	}}
-	m.cmd = exec.Command(bin, "server", dir, "--address", ports[0], "--console-address", ports[1], "--quiet")
-	m.cmd.Env = append(os.Environ(), "MINIO_ROOT_USER="+m.cfg.AccessKeyID, "MINIO_ROOT_PASSWORD="+m.cfg.SecretAccessKey,
-		"MINIO_BROWSER=off", "MINIO_UPDATE=off")
-	if err := m.start(ctx); err != nil {
-		return nil, err
-	}
-	return m, nil
-}
-
-// freeBenchImportPorts returns n distinct free 127.0.0.1 addresses.
-func freeBenchImportPorts(n int) ([]string, error) {
-	var addrs []string
-	var lns []net.Listener
-	defer func() {
-		for _, ln := range lns {
-			ln.Close()
-		}
-	}()
-	for range n {
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			return nil, err
-		}
-		lns = append(lns, ln)
-		addrs = append(addrs, ln.Addr().String())
-	}
-	return addrs, nil
-}
-
-func (m *benchMinIOProc) start(ctx context.Context) error {
-	if err := m.cmd.Start(); err != nil {
-		return fmt.Errorf("start minio: %w", err)
-	}
-	go func() {
-		_ = m.cmd.Wait()
-		close(m.done)
-	}()
-	hc := &http.Client{Timeout: time.Second}
-	for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); {
-		resp, err := hc.Get("http://" + m.cfg.Endpoint + "/minio/health/live")
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return nil
-			}
-		}
-		select {
-		case <-m.done:
-			return errors.New("minio exited before it was ready")
-		case <-ctx.Done():
-			m.stop()
-			return ctx.Err()
-		case <-time.After(50 * time.Millisecond):
-		}
-	}
-	m.stop()
-	return errors.New("minio not ready after 30s")
-}
-
-// stop ends MinIO with SIGTERM (SIGKILL after 10s) and waits for it.
-func (m *benchMinIOProc) stop() {
-	_ = m.cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case <-m.done:
-	case <-time.After(10 * time.Second):
-		_ = m.cmd.Process.Kill()
-		<-m.done
-	}
 }

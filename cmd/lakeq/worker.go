@@ -39,7 +39,7 @@ func (f *runnerFlags) register(cmd *cobra.Command) {
 	fl := cmd.Flags()
 	fl.StringSliceVar(&f.kinds, "kinds", nil, "job kinds this worker runs, comma-separated (import, export); default all")
 	fl.IntVar(&f.concurrency, "concurrency", workers.DefaultConcurrency, "jobs of each kind run at once")
-	fl.IntVar(&f.taskConcurrency, "task-concurrency", 0, "tasks of each kind run at once (default --concurrency)")
+	fl.IntVar(&f.taskConcurrency, "task-concurrency", workers.DefaultTaskConcurrency, "tasks of each kind (an import's shards, an export's ranges) run at once")
 	fl.StringVar(&f.workerID, "worker-id", "", "this worker's name in job records and events (default <hostname>-<pid>)")
 	fl.DurationVar(&f.expireAfter, "job-retention", workers.DefaultExpireAfter, "how long finished jobs are kept before they are deleted (0: forever)")
 }

@@ -62,7 +62,7 @@ type Config struct {
 	// ListRequests is how many listing requests the handler has under way
 	// at once, over all the shards it runs: a page of a listing is
 	// decoded in memory, so this bounds a worker's memory however many
-	// shards it runs. Default 8.
+	// shards it runs. Default 32.
 	ListRequests int
 }
 
