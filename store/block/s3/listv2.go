@@ -66,7 +66,8 @@ func fromMinIO(r minio.ListBucketV2Result) listResult {
 // other request) and its answer is decoded by a streaming scan of the
 // elements a listing has. Anything else, an error status, a failed
 // request, is left to minio-go's own ListObjectsV2, with its retries and
-// error decoding.
+// error decoding; so are all listings with anonymous credentials, which
+// cannot presign.
 func (s *Store) listObjectsV2(ctx context.Context, bucket, prefix, startAfter, token, delimiter string, max int) (listResult, error) {
 	slow := func() (listResult, error) {
 		s.slowLists.Add(1)
