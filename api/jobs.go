@@ -115,6 +115,10 @@ func (s *Server) submitJob(c *fiber.Ctx, kind jobs.Kind, repo store.RepoID, requ
 		}
 		return newStatusError(http.StatusServiceUnavailable, "job %s could not be queued; try again", j.ID)
 	}
+	if err := s.jobs.MarkQueued(ctx, j.ID); err != nil {
+		// A worker will queue it again; the stream drops the duplicate.
+		s.log.WarnContext(ctx, "mark job queued", "job_id", j.ID, "error", err)
+	}
 	return c.Status(http.StatusAccepted).JSON(fiber.Map{"id": j.ID})
 }
 

@@ -36,6 +36,13 @@ const (
 	// DefaultPublishConcurrency is how many task messages FanOut publishes
 	// at once.
 	DefaultPublishConcurrency = 32
+	// DefaultRequeueAfter is how old a job still waiting to be queued must
+	// be before a worker queues it: well inside the jobs stream's duplicate
+	// window (broker.DefaultDuplicateWindow), so that a job its creator
+	// did queue is dropped as a duplicate.
+	DefaultRequeueAfter = 30 * time.Second
+	// DefaultRequeueInterval is how often a worker looks for such jobs.
+	DefaultRequeueInterval = 15 * time.Second
 )
 
 // ErrInvalidConfig reports a Config, Deps or handler registration that
@@ -70,6 +77,16 @@ type Config struct {
 	// first pass runs at a random point of the first interval, so that
 	// workers started together spread their passes. Default 1 hour.
 	ExpireInterval time.Duration
+
+	// RequeueAfter is how long after its creation a job that was never
+	// marked queued is queued by a worker (see Runner.Requeue). Default
+	// 30 seconds.
+	RequeueAfter time.Duration
+
+	// RequeueInterval is how often this worker looks for such jobs; the
+	// first pass runs at a random point of the first interval. Default 15
+	// seconds.
+	RequeueInterval time.Duration
 
 	// ProgressInterval is how often a running job's progress is saved and
 	// published as a "progress" event: at most once per interval, and at
@@ -128,6 +145,12 @@ func (c Config) withDefaults() Config {
 	if c.ExpireInterval == 0 {
 		c.ExpireInterval = DefaultExpireInterval
 	}
+	if c.RequeueAfter == 0 {
+		c.RequeueAfter = DefaultRequeueAfter
+	}
+	if c.RequeueInterval == 0 {
+		c.RequeueInterval = DefaultRequeueInterval
+	}
 	if c.ProgressInterval == 0 {
 		c.ProgressInterval = DefaultProgressInterval
 	}
@@ -172,6 +195,9 @@ func (c Config) Validate() error {
 	}
 	if c.ExpireInterval < 0 {
 		bad("expire interval %s is negative", c.ExpireInterval)
+	}
+	if c.RequeueAfter < 0 || c.RequeueInterval < 0 {
+		bad("requeue after %s, interval %s: want positive durations", c.RequeueAfter, c.RequeueInterval)
 	}
 	if c.ProgressInterval < 0 {
 		bad("progress interval %s is negative", c.ProgressInterval)

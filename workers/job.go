@@ -50,11 +50,21 @@ func (r *Runner) handleJob(ctx context.Context, h Handler, m *broker.Msg) broker
 		log.ErrorContext(ctx, "finalize message for a kind whose handler does not fan out; terminating it")
 		return broker.Term("handler has no Finalize")
 	}
-	if j.CancelRequested {
+	// A canceled job does not run. Its finalize does: the handler sees the
+	// cancellation and clears its working state, or finds that the job's
+	// work was committed before the cancellation came, and completes it.
+	if j.CancelRequested && p == phaseRun {
 		if err := r.cancelJob(ctx, j.ID, jobs.Progress{}); err != nil {
 			log.WarnContext(ctx, "cancel job; retrying", "error", err)
 			return broker.Nak(0, err.Error())
 		}
+		return broker.Ack()
+	}
+	if p == phaseRun && m.NumDelivered() == 1 && j.State != jobs.StateSubmitted {
+		// The first delivery of a message for a job that has started: a
+		// second message for the same job, published again after the
+		// stream's duplicate window (see Requeue). The first one runs it.
+		log.WarnContext(ctx, "second message for a job that has started; dropping it", "state", j.State)
 		return broker.Ack()
 	}
 	j, err = r.begin(ctx, j.ID, p)

@@ -30,7 +30,8 @@ type Runner struct {
 	started   bool
 	stopped   bool
 	consumers []served
-	expirer   *expirer
+	expirer   *loop
+	requeuer  *loop
 	abandoned *abandonedWatch
 }
 
@@ -156,6 +157,7 @@ func (r *Runner) Start(ctx context.Context) error {
 	if r.cfg.ExpireAfter > 0 {
 		r.expirer = startExpirer(ctx, r)
 	}
+	r.requeuer = startRequeuer(ctx, r)
 	r.started = true
 	r.log.InfoContext(ctx, "workers started", "kinds", kinds, "concurrency", r.cfg.Concurrency,
 		"task_concurrency", r.cfg.TaskConcurrency)
@@ -191,12 +193,13 @@ func (r *Runner) Stop(ctx context.Context) error {
 		return nil
 	}
 	r.stopped = true
-	consumers, exp, abandoned := r.consumers, r.expirer, r.abandoned
+	consumers, exp, req, abandoned := r.consumers, r.expirer, r.requeuer, r.abandoned
 	r.mu.Unlock()
 
 	if exp != nil {
 		exp.stop()
 	}
+	req.stop()
 	abandoned.stop()
 	errs := make([]error, len(consumers))
 	var wg sync.WaitGroup

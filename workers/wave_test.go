@@ -135,18 +135,25 @@ func TestFanOutWaves(t *testing.T) {
 func TestFanOutWavePlanChanged(t *testing.T) {
 	e := newEnv(t, backends[0].open(t))
 	var attempts atomic.Int32
-	second := make(chan struct{})
 	h := &fanHandler{
 		jobHandler: jobHandler{kind: "test-waveplan", run: func(ctx context.Context, rt *workers.Run) error {
 			return rt.FanOut(ctx, []workers.Task{{ID: "a"}})
 		}},
 		runTask: func(ctx context.Context, rt *workers.Run, task workers.Task) error {
 			if rt.Wave() == 1 {
-				// Hold wave 1 until the redelivered Finalize of wave 0 ran.
-				select {
-				case <-second:
-				case <-ctx.Done():
-					return ctx.Err()
+				// Hold wave 1 until the redelivered Finalize of wave 0 has
+				// failed the job: finished early, wave 1 would complete it.
+				for {
+					j, err := e.jobs.Get(ctx, rt.Job().ID)
+					if err != nil {
+						return err
+					}
+					if j.State.Terminal() {
+						return nil
+					}
+					if err := sleepCtx(ctx, 10*time.Millisecond); err != nil {
+						return err
+					}
 				}
 			}
 			return nil
@@ -158,7 +165,6 @@ func TestFanOutWavePlanChanged(t *testing.T) {
 			n := attempts.Add(1)
 			tasks := []workers.Task{{ID: "b"}}
 			if n > 1 {
-				defer close(second)
 				tasks = append(tasks, workers.Task{ID: "c"})
 			}
 			if err := rt.FanOut(ctx, tasks); err != nil {

@@ -439,6 +439,9 @@ func benchExportJob(ctx context.Context, js *jobs.Store, brk *broker.Broker, rep
 	if _, err := brk.PublishJob(ctx, string(j.Kind), j.ID, jobs.EncodeMessage(j.ID)); err != nil {
 		return nil, "", 0, err
 	}
+	if err := js.MarkQueued(ctx, j.ID); err != nil {
+		return nil, "", 0, err
+	}
 	for {
 		cur, err := js.Get(ctx, j.ID)
 		if err != nil {

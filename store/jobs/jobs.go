@@ -105,6 +105,15 @@ func NewID(now time.Time) store.JobID {
 	return store.JobID(strings.ToLower(ulid.MustNew(ulid.Timestamp(now), ulid.DefaultEntropy()).String()))
 }
 
+// idTime returns the time job id was made at.
+func idTime(id store.JobID) (time.Time, error) {
+	u, err := ulid.ParseStrict(strings.ToUpper(string(id)))
+	if err != nil {
+		return time.Time{}, err
+	}
+	return ulid.Time(u.Time()), nil
+}
+
 // ValidateID reports whether id looks like a job id.
 func ValidateID(id store.JobID) error {
 	if _, err := ulid.ParseStrict(strings.ToUpper(string(id))); err != nil || strings.ToLower(string(id)) != string(id) {

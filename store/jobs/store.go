@@ -14,8 +14,13 @@ import (
 
 // KV layout: every job record in one partition keyed by id (ids are
 // time-sortable, so a scan is in submission order); a per-repository
-// index partition keyed by id, whose value is the job's kind.
-const jobsPartition = "jobs"
+// index partition keyed by id, whose value is the job's kind; and the ids
+// of the jobs created but not yet known to be queued, whose value is the
+// job's kind too.
+const (
+	jobsPartition     = "jobs"
+	unqueuedPartition = "jobs-unqueued"
+)
 
 func repoIndex(repo store.RepoID) string { return "jobs-of/" + string(repo) }
 
@@ -33,12 +38,19 @@ func NewStore(s kv.Store, now func() time.Time) *Store {
 	return &Store{kv: s, now: now}
 }
 
-// Create stores a new job in state SUBMITTED. Creating a job whose id
-// exists already returns the stored job and an error wrapping
+// Create stores a new job in state SUBMITTED, marked unqueued until
+// MarkQueued: whoever creates a job must queue it and then say so, and
+// Requeue queues the jobs whose creator died in between. Creating a job
+// whose id exists already returns the stored job and an error wrapping
 // store.ErrAlreadyExists, so a retried submission can answer with it.
 func (s *Store) Create(ctx context.Context, j *Job) (*Job, error) {
 	if err := ValidateID(j.ID); err != nil {
 		return nil, fmt.Errorf("create job %q: %w", j.ID, err)
+	}
+	// The mark goes first: a creator that dies after it leaves a mark
+	// without a job, which Requeue drops, never a job without a mark.
+	if err := s.kv.Set(ctx, unqueuedPartition, string(j.ID), []byte(j.Kind)); err != nil {
+		return nil, fmt.Errorf("create job %s: %w", j.ID, err)
 	}
 	now := s.now().UTC()
 	nj := *j
@@ -66,6 +78,49 @@ func (s *Store) Create(ctx context.Context, j *Job) (*Job, error) {
 		return nil, err
 	}
 	return &nj, nil
+}
+
+// MarkQueued records that job id's message is in the jobs stream.
+func (s *Store) MarkQueued(ctx context.Context, id store.JobID) error {
+	if err := s.kv.Delete(ctx, unqueuedPartition, string(id)); err != nil && !errors.Is(err, kv.ErrNotFound) {
+		return fmt.Errorf("mark job %s queued: %w", id, err)
+	}
+	return nil
+}
+
+// Requeue hands queue every job created before cutoff that is still
+// SUBMITTED and not marked queued, then marks it queued; marks of jobs
+// that are gone or have started are dropped. It returns how many jobs it
+// queued. queue must be idempotent for a job (the jobs stream drops a
+// message id it has seen within its duplicate window). Several workers may
+// run Requeue at once.
+func (s *Store) Requeue(ctx context.Context, cutoff time.Time, queue func(ctx context.Context, j *Job) error) (int, error) {
+	it := kv.Scan(ctx, s.kv, unqueuedPartition, "", "", 0)
+	n := 0
+	for it.Next() {
+		id := store.JobID(it.Entry().Key)
+		created, err := idTime(id)
+		if err == nil && !created.Before(cutoff) {
+			continue
+		}
+		if err == nil {
+			j, err := s.Get(ctx, id)
+			switch {
+			case errors.Is(err, store.ErrJobNotFound):
+			case err != nil:
+				return n, err
+			case j.State == StateSubmitted:
+				if err := queue(ctx, j); err != nil {
+					return n, fmt.Errorf("requeue job %s: %w", id, err)
+				}
+				n++
+			}
+		}
+		if err := s.MarkQueued(ctx, id); err != nil {
+			return n, err
+		}
+	}
+	return n, it.Err()
 }
 
 // index adds j to its repository's index (idempotent).

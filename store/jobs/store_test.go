@@ -1,6 +1,7 @@
 package jobs_test
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -567,4 +568,57 @@ func TestJobJSON(t *testing.T) {
 			t.Errorf("job JSON has empty %q: %s", k, b)
 		}
 	}
+}
+
+func TestRequeue(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, s *jobs.Store, clk *clock) {
+		ctx := t.Context()
+		create := func() *jobs.Job {
+			j, err := s.Create(ctx, newJob(jobs.KindImport, "repo-a"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			return j
+		}
+		lost, queued, started := create(), create(), create()
+		if err := s.MarkQueued(ctx, queued.ID); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := s.Update(ctx, started.ID, func(j *jobs.Job) error { j.State = jobs.StateInProgress; return nil }); err != nil {
+			t.Fatal(err)
+		}
+		requeue := func(cutoff time.Time) []store.JobID {
+			t.Helper()
+			var got []store.JobID
+			n, err := s.Requeue(ctx, cutoff, func(_ context.Context, j *jobs.Job) error {
+				got = append(got, j.ID)
+				return nil
+			})
+			if err != nil || n != len(got) {
+				t.Fatalf("Requeue: %d, %v; queued %v", n, err, got)
+			}
+			return got
+		}
+		// Jobs younger than the cut-off are left to their creator.
+		if got := requeue(time.Now().Add(-time.Hour)); len(got) != 0 {
+			t.Fatalf("requeued young jobs %v", got)
+		}
+		// Only the job that was never queued nor started is queued, once.
+		if got := requeue(time.Now().Add(time.Hour)); len(got) != 1 || got[0] != lost.ID {
+			t.Fatalf("requeued %v, want [%s]", got, lost.ID)
+		}
+		if got := requeue(time.Now().Add(time.Hour)); len(got) != 0 {
+			t.Fatalf("second pass requeued %v", got)
+		}
+		// A failed queueing leaves the job for the next pass.
+		again := create()
+		if _, err := s.Requeue(ctx, time.Now().Add(time.Hour), func(context.Context, *jobs.Job) error {
+			return errors.New("broker down")
+		}); err == nil {
+			t.Fatal("Requeue hid the queueing error")
+		}
+		if got := requeue(time.Now().Add(time.Hour)); len(got) != 1 || got[0] != again.ID {
+			t.Fatalf("requeued %v after a failure, want [%s]", got, again.ID)
+		}
+	})
 }

@@ -315,6 +315,9 @@ func (w *Watcher) publish(ctx context.Context, j *jobs.Job) error {
 	if _, err := w.deps.Broker.PublishJob(ctx, string(j.Kind), j.ID, jobs.EncodeMessage(j.ID)); err != nil {
 		return fmt.Errorf("queue export %s: %w", j.ID, err)
 	}
+	if err := w.deps.Jobs.MarkQueued(ctx, j.ID); err != nil {
+		w.log.WarnContext(ctx, "mark export queued", "job_id", j.ID, "error", err)
+	}
 	subject, err := broker.EventSubject(j.Repo, string(j.Kind), j.ID)
 	if err != nil {
 		return nil

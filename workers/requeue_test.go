@@ -1,0 +1,92 @@
+package workers_test
+
+import (
+	"context"
+	"encoding/json"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/lakeq/lakeq/broker"
+	"github.com/lakeq/lakeq/store"
+	"github.com/lakeq/lakeq/store/jobs"
+	"github.com/lakeq/lakeq/workers"
+)
+
+// TestRequeueUnqueuedJob stores a job without publishing its message, as an
+// API process that died between the two would: a worker queues it once it
+// is older than RequeueAfter, and it runs exactly once.
+func TestRequeueUnqueuedJob(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, e *env) {
+		var runs atomic.Int32
+		h := &jobHandler{kind: "test-requeue", run: func(ctx context.Context, rt *workers.Run) error {
+			runs.Add(1)
+			return rt.Complete(ctx, "ok")
+		}}
+		cfg := runnerConfig("w1")
+		cfg.RequeueAfter, cfg.RequeueInterval = 300*time.Millisecond, 100*time.Millisecond
+		e.startRunner(cfg, h)
+		raw, _ := json.Marshal(map[string]string{})
+		lost, err := e.jobs.Create(t.Context(), &jobs.Job{ID: jobs.NewID(time.Now()), Kind: "test-requeue", Repo: "repo-a", Request: raw})
+		if err != nil {
+			t.Fatal(err)
+		}
+		// A job its creator queued (and marked) runs once too, without a
+		// second message.
+		queued := e.submit("test-requeue", nil)
+		if err := e.jobs.MarkQueued(t.Context(), queued.ID); err != nil {
+			t.Fatal(err)
+		}
+		for _, id := range []store.JobID{lost.ID, queued.ID} {
+			if j := e.waitDone(id, 20*time.Second); j.State != jobs.StateCompleted {
+				t.Fatalf("job %s: %s", id, j.State)
+			}
+		}
+		// Several more passes find nothing to queue.
+		time.Sleep(500 * time.Millisecond)
+		if n := runs.Load(); n != 2 {
+			t.Fatalf("%d runs, want 2", n)
+		}
+		if n, err := e.jobs.Requeue(t.Context(), time.Now().Add(time.Hour), func(context.Context, *jobs.Job) error { return nil }); err != nil || n != 0 {
+			t.Fatalf("jobs left to requeue: %d, %v", n, err)
+		}
+	})
+}
+
+// TestSecondJobMessageDropped publishes a second message for a job that a
+// worker is running (as a requeue after the duplicate window would): it is
+// acknowledged without running the job again.
+func TestSecondJobMessageDropped(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, e *env) {
+		var runs atomic.Int32
+		release := make(chan struct{})
+		started := make(chan struct{}, 1)
+		h := &jobHandler{kind: "test-dup", run: func(ctx context.Context, rt *workers.Run) error {
+			runs.Add(1)
+			started <- struct{}{}
+			select {
+			case <-release:
+			case <-ctx.Done():
+				return ctx.Err()
+			}
+			return rt.Complete(ctx, "ok")
+		}}
+		e.startRunner(runnerConfig("w1"), h)
+		j := e.submit("test-dup", nil)
+		<-started
+		if _, err := e.b.PublishJob(t.Context(), "test-dup", j.ID+"-again", jobs.EncodeMessage(j.ID)); err != nil {
+			t.Fatal(err)
+		}
+		// The first message stays in the stream until its job ends.
+		e.waitFor(10*time.Second, "the second message to be settled", func() bool {
+			return e.streamMsgs(broker.StreamJobs) == 1
+		})
+		close(release)
+		if done := e.waitDone(j.ID, 20*time.Second); done.State != jobs.StateCompleted || done.Attempts != 1 {
+			t.Fatalf("job %s after %d attempts", done.State, done.Attempts)
+		}
+		if n := runs.Load(); n != 1 {
+			t.Fatalf("%d runs, want 1", n)
+		}
+	})
+}
