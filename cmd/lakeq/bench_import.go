@@ -60,6 +60,7 @@ type benchImportFlags struct {
 	dir             string
 	keep            bool
 	cpuProfile      string
+	debugAddr       string
 }
 
 // newBenchImportCmd builds `lakeq bench import`.
@@ -94,7 +95,7 @@ to show that the worker's memory does not grow with the import's size.`,
 	fl.IntVar(&f.objects, "objects", 100000, "objects to import")
 	fl.IntVar(&f.prefixes, "prefixes", 100, "sub-prefixes the objects are spread over")
 	fl.IntVar(&f.large, "large", 1000000, "objects of the large import that measures memory at scale (0: skip it)")
-	fl.DurationVar(&f.latency, "latency", 100*time.Millisecond, "delay the proxy adds to every response")
+	fl.DurationVar(&f.latency, "latency", 100*time.Millisecond, "delay the proxy adds to every response (0: no proxy scenario)")
 	fl.IntVar(&f.taskConcurrency, "task-concurrency", workers.DefaultTaskConcurrency, "import shards the worker lists at a time")
 	fl.IntVar(&f.seedParallelism, "seed-parallelism", 4, "bulk uploads at a time while seeding (10,000 objects each)")
 	fl.IntVar(&f.rounds, "rounds", 2, "rounds of list and import per scenario (the large one runs once), alternating which goes first")
@@ -104,6 +105,7 @@ to show that the worker's memory does not grow with the import's size.`,
 	fl.StringVar(&f.redisURL, "redis-url", "", "use this Redis instead of starting redis-server")
 	fl.StringVar(&f.dir, "dir", "", "directory for the servers' data (default a new temporary directory, removed at the end)")
 	fl.BoolVar(&f.keep, "keep", false, "keep the data directory")
+	fl.StringVar(&f.debugAddr, "worker-debug-addr", "", "the workers' --debug-addr (metrics and profiles while they run)")
 	fl.StringVar(&f.cpuProfile, "worker-cpu-profile", "", "write each import's worker CPU profile to this path, suffixed with the scenario and round")
 	return cmd
 }
@@ -212,10 +214,14 @@ func runBenchImport(cmd *cobra.Command, g *globals, f *benchImportFlags) error {
 	} else {
 		rep.SeedNotes = append(rep.SeedNotes, note)
 	}
-	for _, sc := range []struct {
+	scenarios := []struct {
 		name string
 		cfg  s3.Config
-	}{{"direct", direct}, {"proxy +" + f.latency.String(), proxied}} {
+	}{{"direct", direct}, {"proxy +" + f.latency.String(), proxied}}
+	if f.latency == 0 {
+		scenarios = scenarios[:1]
+	}
+	for _, sc := range scenarios {
 		run, err := b.measure(ctx, sc.name, sc.cfg, small, f.objects, f.rounds)
 		if err != nil {
 			return fmt.Errorf("%s: %w", sc.name, err)
@@ -646,6 +652,9 @@ func (b *benchImport) startWorker(ctx context.Context, cfg s3.Config, name strin
 		"--worker-id", "bench-"+strings.ReplaceAll(name, " ", "-"),
 		"--log-level", "warn",
 	)
+	if b.f.debugAddr != "" {
+		cmd.Args = append(cmd.Args, "--debug-addr", b.f.debugAddr)
+	}
 	if b.f.cpuProfile != "" {
 		b.profileN++
 		cmd.Args = append(cmd.Args, "--cpu-profile", fmt.Sprintf("%s.%s.%d", b.f.cpuProfile, strings.ReplaceAll(name, " ", "-"), b.profileN))

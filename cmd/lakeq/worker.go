@@ -161,6 +161,7 @@ type workerFlags struct {
 	s3             s3.Config
 	natsURL        string
 	cpuProfile     string
+	debugAddr      string
 }
 
 // newWorkerCmd builds `lakeq worker`.
@@ -198,6 +199,7 @@ to another worker.`,
 	fl.BoolVar(&f.s3.PathStyle, "s3-path-style", false, "use path-style S3 requests (MinIO and most S3-compatible servers)")
 	fl.BoolVar(&f.s3.Secure, "s3-secure", false, "use https to reach S3")
 	fl.StringVar(&f.natsURL, "nats-url", broker.DefaultURL, "NATS server URLs, comma-separated")
+	fl.StringVar(&f.debugAddr, "debug-addr", "", "serve Prometheus metrics (/metrics) and Go profiles (/debug/pprof/) on this address, e.g. 127.0.0.1:6060")
 	fl.StringVar(&f.cpuProfile, "cpu-profile", "", "write a CPU profile of the whole run to this file (for go tool pprof)")
 	_ = cmd.MarkFlagRequired("s3-endpoint")
 	return cmd
@@ -231,6 +233,7 @@ func runWorker(cmd *cobra.Command, f *workerFlags) error {
 		runner   *workers.Runner
 	)
 	lc := &lifecycle{log: log}
+	lc.add(debugComponent(f.debugAddr, log))
 	lc.add(component{
 		name: "kv",
 		start: func(ctx context.Context) (err error) {

@@ -36,6 +36,7 @@ func (it *Iterator) Next() bool {
 			it.err = err
 			return false
 		}
+		it.page = nil // not held while the next page is on its way
 		page, err := it.store.List(it.ctx, it.bucket, it.opts)
 		if err != nil {
 			it.err = err

@@ -34,6 +34,16 @@ type Config struct {
 	// WriteConcurrency is how many range files one Writer encodes and
 	// uploads at the same time. Default 4.
 	WriteConcurrency int
+	// ManagerUploads, when positive, is how many range files all the
+	// Writers of the Manager encode and upload at the same time: it bounds
+	// the memory of many Writers at once (a range being written is held
+	// decoded and encoded). Default 0: only WriteConcurrency bounds them.
+	ManagerUploads int
+	// SyncWrites makes a Writer upload each range before the Add that cut
+	// it returns, instead of alongside the Adds that follow: a Writer then
+	// holds one range at a time. For many Writers at once, whose memory
+	// matters more than each one's speed.
+	SyncWrites bool
 }
 
 // Validate reports whether c (after defaults) is usable.
@@ -52,6 +62,8 @@ func (c Config) Validate() error {
 		return fmt.Errorf("%w: tree KnownIDs %d: must be positive", errInvalidConfig, c.KnownIDs)
 	case d.WriteConcurrency < 1:
 		return fmt.Errorf("%w: tree WriteConcurrency %d: must be positive", errInvalidConfig, c.WriteConcurrency)
+	case d.ManagerUploads < 0:
+		return fmt.Errorf("%w: tree ManagerUploads %d: must not be negative", errInvalidConfig, c.ManagerUploads)
 	}
 	return nil
 }

@@ -25,7 +25,10 @@ type Manager struct {
 	cache *lru.Cache[cacheKey, *decoded]
 	// known remembers files known to exist, with their sizes.
 	known *lru.Cache[cacheKey, int64]
-	loads singleflight.Group
+	// uploads holds a token per range being written when
+	// Config.ManagerUploads bounds them (nil otherwise).
+	uploads chan struct{}
+	loads   singleflight.Group
 
 	rangesOpened      atomic.Int64
 	rangesWritten     atomic.Int64
@@ -69,7 +72,11 @@ func NewManager(cfg Config) (*Manager, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", errInvalidConfig, err)
 	}
-	return &Manager{cfg: cfg, cache: cache, known: known}, nil
+	m := &Manager{cfg: cfg, cache: cache, known: known}
+	if cfg.ManagerUploads > 0 {
+		m.uploads = make(chan struct{}, cfg.ManagerUploads)
+	}
+	return m, nil
 }
 
 // Config returns the Manager's configuration with defaults applied.

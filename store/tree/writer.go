@@ -127,7 +127,7 @@ func (w *Writer) cut() error {
 	if w.gc.Err() != nil {
 		return w.fail()
 	}
-	w.g.Go(func() error {
+	upload := func() error {
 		size, err := w.m.writeRange(w.gc, w.ns, id, entries)
 		if err != nil {
 			return err
@@ -139,7 +139,15 @@ func (w *Writer) cut() error {
 		w.sizes[idx] = size
 		w.sizesMu.Unlock()
 		return nil
-	})
+	}
+	if w.m.cfg.SyncWrites {
+		if err := upload(); err != nil {
+			w.err = err
+			return err
+		}
+		return nil
+	}
+	w.g.Go(upload)
 	return nil
 }
 
@@ -156,6 +164,14 @@ func (w *Writer) fail() error {
 // writeRange stores range id holding entries unless it exists already, and
 // returns the file's size when known.
 func (m *Manager) writeRange(ctx context.Context, ns Namespace, id RangeID, entries []store.Entry) (int64, error) {
+	if m.uploads != nil {
+		select {
+		case m.uploads <- struct{}{}:
+		case <-ctx.Done():
+			return 0, ctx.Err()
+		}
+		defer func() { <-m.uploads }()
+	}
 	written, size, err := m.putFile(ctx, ns, makeKey(ns, kindRange, string(id)), ns.RangeKey(id), func(buf *bytes.Buffer) error {
 		return encodeRange(buf, entries)
 	})

@@ -24,7 +24,7 @@ const (
 	DefaultPageSize     = 1000
 	DefaultSortBuffer   = 64 << 20
 	DefaultHistoryDepth = 50
-	DefaultRangeUploads = 1
+	DefaultUploads      = 16
 	DefaultListRequests = 32
 )
 
@@ -54,24 +54,22 @@ type Config struct {
 	// finalize searches for a commit of the same job before it commits.
 	// Default 50.
 	HistoryDepth int
-	// RangeUploads is how many range files one shard uploads while it
-	// goes on listing. It bounds a shard's memory (a range's entries stay
-	// in memory until uploaded), so that a worker's memory depends on how
-	// many shards it runs at once, not on their size. Default 1.
-	RangeUploads int
-	// ListRequests is how many listing requests the handler has under way
-	// at once, over all the shards it runs: a page of a listing is
+	// ListRequests is how many listing pages the handler's shards hold at
+	// once, from the request until the page is used up: a page is held
 	// decoded in memory, so this bounds a worker's memory however many
 	// shards it runs. Default 32.
 	ListRequests int
+	// Uploads is how many range files the handler's shards encode and
+	// upload at once, which bounds their memory likewise. Default 16.
+	Uploads int
 }
 
 // Validate reports whether c (after defaults) is usable.
 func (c Config) Validate() error {
 	d := c.withDefaults()
 	switch {
-	case d.MaxShards < 1, d.PrefixWeight < 1, d.PlanItems < 1, d.HistoryDepth < 1, d.RangeUploads < 1, d.ListRequests < 1:
-		return fmt.Errorf("%w: importer: MaxShards, PrefixWeight, PlanItems, HistoryDepth, RangeUploads and ListRequests must be positive", store.ErrInvalidValue)
+	case d.MaxShards < 1, d.PrefixWeight < 1, d.PlanItems < 1, d.HistoryDepth < 1, d.ListRequests < 1, d.Uploads < 1:
+		return fmt.Errorf("%w: importer: MaxShards, PrefixWeight, PlanItems, HistoryDepth, ListRequests and Uploads must be positive", store.ErrInvalidValue)
 	case d.PageSize < 1 || d.PageSize > 1000:
 		return fmt.Errorf("%w: importer: PageSize %d: want 1 to 1000", store.ErrInvalidValue, c.PageSize)
 	case d.SortBuffer < 1<<10:
@@ -102,11 +100,11 @@ func (c Config) withDefaults() Config {
 	if c.HistoryDepth == 0 {
 		c.HistoryDepth = DefaultHistoryDepth
 	}
-	if c.RangeUploads == 0 {
-		c.RangeUploads = DefaultRangeUploads
-	}
 	if c.ListRequests == 0 {
 		c.ListRequests = DefaultListRequests
+	}
+	if c.Uploads == 0 {
+		c.Uploads = DefaultUploads
 	}
 	return c
 }
@@ -136,9 +134,9 @@ type Handler struct {
 	kv      kv.Store
 	sources Resolver
 	// writer writes the shards' ranges: the graph's tree configuration,
-	// with Config.RangeUploads uploads per writer.
+	// with synchronous writes and Config.Uploads uploads at once.
 	writer *tree.Manager
-	// listSlots holds a token per listing request under way.
+	// listSlots holds a token per listing page held (Config.ListRequests).
 	listSlots chan struct{}
 }
 
@@ -161,7 +159,11 @@ func New(cfg Config, deps Deps) (*Handler, error) {
 	}
 	h.listSlots = make(chan struct{}, h.cfg.ListRequests)
 	tcfg := deps.Graph.Trees().Config()
-	tcfg.WriteConcurrency = h.cfg.RangeUploads
+	// A shard uploads each range before it reads on: it holds one range
+	// at a time, so that a worker's memory depends on how many shards it
+	// runs, not on their size.
+	tcfg.SyncWrites = true
+	tcfg.ManagerUploads = h.cfg.Uploads
 	tcfg.CacheRanges = 1 // the writer reads nothing back
 	w, err := tree.NewManager(tcfg)
 	if err != nil {

@@ -301,7 +301,7 @@ func TestSplitSource(t *testing.T) {
 				if !strings.HasPrefix(prefix, "data/") {
 					t.Fatalf("shard %d listed from %q, outside the source", i, prefix)
 				}
-				it := newListIter(ctx, block.Target{Store: st, Bucket: "src"}, prefix, startAfter, p.After.last(), p.UpTo.last(), 100, false)
+				it := newListIter(ctx, block.Target{Store: st, Bucket: "src"}, prefix, startAfter, p.After.last(), p.UpTo.last(), 100, false, nil)
 				for it.Next() {
 					got = append(got, it.Object().Key)
 				}

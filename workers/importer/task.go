@@ -133,7 +133,7 @@ func (h *Handler) openPart(ctx context.Context, rt *workers.Run, sp sourcePart, 
 	if err != nil {
 		return nil, permanent(err)
 	}
-	t, err := h.resolve(u)
+	t, err := h.sources.Resolve(u) // the iterator takes listing slots itself
 	if err != nil {
 		return nil, permanent(err)
 	}
@@ -144,7 +144,7 @@ func (h *Handler) openPart(ctx context.Context, rt *workers.Run, sp sourcePart, 
 		// either: list the whole part's prefix and filter.
 		startAfter = ""
 	}
-	var it objectIter = newListIter(ctx, t, prefix, startAfter, sp.After.last(), sp.UpTo.last(), h.cfg.PageSize, sorted)
+	var it objectIter = newListIter(ctx, t, prefix, startAfter, sp.After.last(), sp.UpTo.last(), h.cfg.PageSize, sorted, h.listSlots)
 	if sorted {
 		si, stats, err := newSortIter(ctx, it, h.cfg.TempDir, h.cfg.SortBuffer)
 		if err != nil {
