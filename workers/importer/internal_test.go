@@ -336,3 +336,52 @@ func TestCommonPrefix(t *testing.T) {
 		}
 	}
 }
+
+// TestListIterPageSlots: an iterator holds a listing slot while it reads a
+// page, so a second iterator sharing one slot waits until the first lets
+// go of its page.
+func TestListIterPageSlots(t *testing.T) {
+	ctx := context.Background()
+	st, err := local.New(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	if err := st.MakeBucket(ctx, "src"); err != nil {
+		t.Fatal(err)
+	}
+	for i := range 30 {
+		k := fmt.Sprintf("k/%02d", i)
+		if _, err := st.Put(ctx, "src", k, bytes.NewReader([]byte(k)), int64(len(k)), block.PutOptions{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	slots := make(chan struct{}, 1)
+	target := block.Target{Store: st, Bucket: "src"}
+	first := newListIter(ctx, target, "k/", "", "", "", 10, false, slots)
+	if !first.Next() {
+		t.Fatal(first.Err())
+	}
+	second := newListIter(ctx, target, "k/", "", "", "", 10, false, slots)
+	got := make(chan int)
+	go func() {
+		n := 0
+		for second.Next() {
+			n++
+		}
+		second.Close()
+		got <- n
+	}()
+	select {
+	case n := <-got:
+		t.Fatalf("the second iterator listed %d keys while the first held the only slot", n)
+	case <-time.After(100 * time.Millisecond):
+	}
+	first.Close()
+	if n := <-got; n != 30 {
+		t.Fatalf("the second iterator listed %d keys, want 30", n)
+	}
+	if len(slots) != 0 {
+		t.Fatal("a slot is still held after both iterators closed")
+	}
+}
