@@ -21,24 +21,22 @@ func slowDecode(t testing.TB, doc []byte) listResult {
 	if err := xml.Unmarshal(doc, &res); err != nil {
 		t.Fatalf("encoding/xml: %v", err)
 	}
-	for i := range res.Contents {
-		if res.EncodingType == "url" {
-			k, err := url.QueryUnescape(res.Contents[i].Key)
-			if err != nil {
-				t.Fatal(err)
-			}
-			res.Contents[i].Key = k
+	decode := func(s *string) {
+		if res.EncodingType != "url" {
+			return
 		}
+		d, err := url.QueryUnescape(*s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		*s = d
+	}
+	for i := range res.Contents {
+		decode(&res.Contents[i].Key)
 		res.Contents[i].LastModified = res.Contents[i].LastModified.Truncate(time.Millisecond)
 	}
 	for i := range res.CommonPrefixes {
-		if res.EncodingType == "url" {
-			p, err := url.QueryUnescape(res.CommonPrefixes[i].Prefix)
-			if err != nil {
-				t.Fatal(err)
-			}
-			res.CommonPrefixes[i].Prefix = p
-		}
+		decode(&res.CommonPrefixes[i].Prefix)
 	}
 	return fromMinIO(res)
 }
