@@ -61,6 +61,7 @@ type benchImportFlags struct {
 	keep            bool
 	cpuProfile      string
 	debugAddr       string
+	memoryLimit     string
 }
 
 // newBenchImportCmd builds `lakeq bench import`.
@@ -105,6 +106,7 @@ to show that the worker's memory does not grow with the import's size.`,
 	fl.StringVar(&f.redisURL, "redis-url", "", "use this Redis instead of starting redis-server")
 	fl.StringVar(&f.dir, "dir", "", "directory for the servers' data (default a new temporary directory, removed at the end)")
 	fl.BoolVar(&f.keep, "keep", false, "keep the data directory")
+	fl.StringVar(&f.memoryLimit, "worker-memory-limit", "", "the workers' --memory-limit")
 	fl.StringVar(&f.debugAddr, "worker-debug-addr", "", "the workers' --debug-addr (metrics and profiles while they run)")
 	fl.StringVar(&f.cpuProfile, "worker-cpu-profile", "", "write each import's worker CPU profile to this path, suffixed with the scenario and round")
 	return cmd
@@ -654,6 +656,9 @@ func (b *benchImport) startWorker(ctx context.Context, cfg s3.Config, name strin
 	)
 	if b.f.debugAddr != "" {
 		cmd.Args = append(cmd.Args, "--debug-addr", b.f.debugAddr)
+	}
+	if b.f.memoryLimit != "" {
+		cmd.Args = append(cmd.Args, "--memory-limit", b.f.memoryLimit)
 	}
 	if b.f.cpuProfile != "" {
 		b.profileN++

@@ -1,8 +1,12 @@
 package main
 
 import (
+	"math"
+	"runtime/debug"
+
 	"context"
 	"fmt"
+	"github.com/dustin/go-humanize"
 	"log/slog"
 	"os"
 	"os/signal"
@@ -162,6 +166,7 @@ type workerFlags struct {
 	natsURL        string
 	cpuProfile     string
 	debugAddr      string
+	memoryLimit    string
 }
 
 // newWorkerCmd builds `lakeq worker`.
@@ -199,6 +204,7 @@ to another worker.`,
 	fl.BoolVar(&f.s3.PathStyle, "s3-path-style", false, "use path-style S3 requests (MinIO and most S3-compatible servers)")
 	fl.BoolVar(&f.s3.Secure, "s3-secure", false, "use https to reach S3")
 	fl.StringVar(&f.natsURL, "nats-url", broker.DefaultURL, "NATS server URLs, comma-separated")
+	fl.StringVar(&f.memoryLimit, "memory-limit", "", "soft limit of the Go runtime's memory, e.g. 512MiB (as GOMEMLIMIT; none: GOMEMLIMIT or no limit)")
 	fl.StringVar(&f.debugAddr, "debug-addr", "", "serve Prometheus metrics (/metrics) and Go profiles (/debug/pprof/) on this address, e.g. 127.0.0.1:6060")
 	fl.StringVar(&f.cpuProfile, "cpu-profile", "", "write a CPU profile of the whole run to this file (for go tool pprof)")
 	_ = cmd.MarkFlagRequired("s3-endpoint")
@@ -212,6 +218,13 @@ func runWorker(cmd *cobra.Command, f *workerFlags) error {
 	}
 	if err := f.checkKinds(); err != nil {
 		return err
+	}
+	if f.memoryLimit != "" {
+		n, err := humanize.ParseBytes(f.memoryLimit)
+		if err != nil || n == 0 || n > math.MaxInt64 {
+			return fmt.Errorf("--memory-limit %q: want a size such as 512MiB", f.memoryLimit)
+		}
+		debug.SetMemoryLimit(int64(n))
 	}
 	if f.cpuProfile != "" {
 		stop, err := startCPUProfile(f.cpuProfile)

@@ -178,6 +178,7 @@ func TestWorkerRoleBadConfig(t *testing.T) {
 		{"NoHandler", []string{"--kinds", "gc"}, "no registered handler"},
 		{"BadConcurrency", []string{"--concurrency", "-1"}, "concurrency"},
 		{"NoS3", nil, "s3-endpoint"},
+		{"BadMemoryLimit", []string{"--memory-limit", "lots"}, "--memory-limit"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
