@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"net/http"
-	"path/filepath"
 	"strings"
 
 	"github.com/gofiber/fiber/v2"
@@ -223,31 +222,14 @@ func (s *Server) deleteExportRule(c *fiber.Ctx) error {
 	return c.SendStatus(http.StatusNoContent)
 }
 
-// localDir is a block store over a directory (the local store).
-type localDir interface{ Dir() string }
-
 // destinationOverlaps reports whether an export to dest would write into
 // the storage namespace ns, or hold it: keys compared as prefixes at '/'
 // boundaries in the same bucket, local stores by file path.
 func destinationOverlaps(ns, dest block.Target) bool {
-	var a, b string
-	switch {
-	case ns.Store == dest.Store && ns.Bucket == dest.Bucket:
-		a, b = ns.Key, dest.Key
-	default:
-		x, okX := ns.Store.(localDir)
-		y, okY := dest.Store.(localDir)
-		if !okX || !okY {
-			return false
-		}
-		a = filepath.Join(x.Dir(), ns.Bucket) + "/" + ns.Key
-		b = filepath.Join(y.Dir(), dest.Bucket) + "/" + dest.Key
+	a, b, ok := comparableKeys(ns, dest)
+	if !ok {
+		return false
 	}
-	if a != "" && !strings.HasSuffix(a, "/") {
-		a += "/"
-	}
-	if b != "" && !strings.HasSuffix(b, "/") {
-		b += "/"
-	}
+	a, b = withSlash(a), withSlash(b)
 	return strings.HasPrefix(a, b) || strings.HasPrefix(b, a)
 }

@@ -151,26 +151,39 @@ func checkImportSources(ctx context.Context, blocks *block.Resolver, namespace s
 // dirStore is a block store over a directory (the local store).
 type dirStore interface{ Dir() string }
 
+// comparableKeys returns the keys of ns and t in one key space, to compare
+// as prefixes: their keys when both are in the same bucket of the same
+// store, else their file paths when both are local stores. ok is false
+// when the two cannot overlap.
+func comparableKeys(ns, t block.Target) (nsKey, key string, ok bool) {
+	if ns.Store == t.Store && ns.Bucket == t.Bucket {
+		return ns.Key, t.Key, true
+	}
+	a, okA := ns.Store.(dirStore)
+	b, okB := t.Store.(dirStore)
+	if !okA || !okB {
+		return "", "", false
+	}
+	return filepath.Join(a.Dir(), ns.Bucket) + "/" + ns.Key, filepath.Join(b.Dir(), t.Bucket) + "/" + t.Key, true
+}
+
+// withSlash returns key ending in '/', "" staying "".
+func withSlash(key string) string {
+	if key != "" && !strings.HasSuffix(key, "/") {
+		return key + "/"
+	}
+	return key
+}
+
 // overlapsNamespace reports whether source t lies inside the storage
 // namespace ns, or (a prefix source) would list it. Keys are compared as
 // raw prefixes, as listings take them; local stores by file path.
 func overlapsNamespace(ns, t block.Target, object bool) bool {
-	var nsKey, key string
-	switch {
-	case ns.Store == t.Store && ns.Bucket == t.Bucket:
-		nsKey, key = ns.Key, t.Key
-	default:
-		a, okA := ns.Store.(dirStore)
-		b, okB := t.Store.(dirStore)
-		if !okA || !okB {
-			return false
-		}
-		nsKey = filepath.Join(a.Dir(), ns.Bucket) + "/" + ns.Key
-		key = filepath.Join(b.Dir(), t.Bucket) + "/" + t.Key
+	nsKey, key, ok := comparableKeys(ns, t)
+	if !ok {
+		return false
 	}
-	if nsKey != "" && !strings.HasSuffix(nsKey, "/") {
-		nsKey += "/"
-	}
+	nsKey = withSlash(nsKey)
 	if strings.HasPrefix(key, nsKey) {
 		return true
 	}
