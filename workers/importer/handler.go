@@ -236,33 +236,6 @@ func (h *Handler) run(ctx context.Context, rt *workers.Run) error {
 	return rt.FanOut(ctx, tasks)
 }
 
-// resolve maps a source URI to its store, whose listings take one of the
-// handler's listing slots each.
-func (h *Handler) resolve(u block.URI) (block.Target, error) {
-	t, err := h.sources.Resolve(u)
-	if err != nil {
-		return t, err
-	}
-	t.Store = slottedLister{Store: t.Store, slots: h.listSlots}
-	return t, nil
-}
-
-// slottedLister is a store whose List waits for a free slot.
-type slottedLister struct {
-	block.Store
-	slots chan struct{}
-}
-
-func (s slottedLister) List(ctx context.Context, bucket string, opts block.ListOptions) (block.ListPage, error) {
-	select {
-	case s.slots <- struct{}{}:
-	case <-ctx.Done():
-		return block.ListPage{}, ctx.Err()
-	}
-	defer func() { <-s.slots }()
-	return s.Store.List(ctx, bucket, opts)
-}
-
 // permanent marks err as one a retry cannot fix.
 func permanent(err error) error { return workers.Permanent(err) }
 

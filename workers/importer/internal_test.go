@@ -279,8 +279,7 @@ func TestSplitSource(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			cfg := Config{PlanItems: 2000, PrefixWeight: 100}.withDefaults()
-			h := &Handler{cfg: cfg, sources: res, listSlots: make(chan struct{}, cfg.ListRequests)}
+			h := &Handler{cfg: Config{PlanItems: 2000, PrefixWeight: 100}.withDefaults(), sources: res}
 			src := sourcePart{URI: "local://src/data/", Dest: "x/"}
 			parts, err := h.splitSource(ctx, src, tc.maxShards)
 			if err != nil {

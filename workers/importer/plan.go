@@ -211,7 +211,7 @@ func overlapGroups(req *jobs.ImportRequest, sources []int) [][]int {
 
 // describeObject stats an object source and returns its entry.
 func (h *Handler) describeObject(ctx context.Context, u block.URI, dest string) (store.Entry, error) {
-	t, err := h.resolve(u)
+	t, err := h.sources.Resolve(u)
 	if err != nil {
 		return store.Entry{}, permanent(err)
 	}
@@ -241,7 +241,7 @@ func (h *Handler) splitSource(ctx context.Context, src sourcePart, maxShards int
 	if err != nil {
 		return nil, permanent(err)
 	}
-	t, err := h.resolve(u)
+	t, err := h.sources.Resolve(u)
 	if err != nil {
 		return nil, permanent(err)
 	}

@@ -133,7 +133,7 @@ func (h *Handler) openPart(ctx context.Context, rt *workers.Run, sp sourcePart, 
 	if err != nil {
 		return nil, permanent(err)
 	}
-	t, err := h.sources.Resolve(u) // the iterator takes listing slots itself
+	t, err := h.sources.Resolve(u)
 	if err != nil {
 		return nil, permanent(err)
 	}
