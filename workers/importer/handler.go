@@ -25,7 +25,7 @@ const (
 	DefaultSortBuffer   = 64 << 20
 	DefaultHistoryDepth = 50
 	DefaultUploads      = 16
-	DefaultListRequests = 32
+	DefaultListPages    = 32
 )
 
 // Config tunes a Handler. The zero value is usable: every zero field takes
@@ -54,11 +54,11 @@ type Config struct {
 	// finalize searches for a commit of the same job before it commits.
 	// Default 50.
 	HistoryDepth int
-	// ListRequests is how many listing pages the handler's shards hold at
+	// ListPages is how many listing pages the handler's shards hold at
 	// once, from the request until the page is used up: a page is held
 	// decoded in memory, so this bounds a worker's memory however many
 	// shards it runs. Default 32.
-	ListRequests int
+	ListPages int
 	// Uploads is how many range files the handler's shards encode and
 	// upload at once, which bounds their memory likewise. Default 16.
 	Uploads int
@@ -68,8 +68,8 @@ type Config struct {
 func (c Config) Validate() error {
 	d := c.withDefaults()
 	switch {
-	case d.MaxShards < 1, d.PrefixWeight < 1, d.PlanItems < 1, d.HistoryDepth < 1, d.ListRequests < 1, d.Uploads < 1:
-		return fmt.Errorf("%w: importer: MaxShards, PrefixWeight, PlanItems, HistoryDepth, ListRequests and Uploads must be positive", store.ErrInvalidValue)
+	case d.MaxShards < 1, d.PrefixWeight < 1, d.PlanItems < 1, d.HistoryDepth < 1, d.ListPages < 1, d.Uploads < 1:
+		return fmt.Errorf("%w: importer: MaxShards, PrefixWeight, PlanItems, HistoryDepth, ListPages and Uploads must be positive", store.ErrInvalidValue)
 	case d.PageSize < 1 || d.PageSize > 1000:
 		return fmt.Errorf("%w: importer: PageSize %d: want 1 to 1000", store.ErrInvalidValue, c.PageSize)
 	case d.SortBuffer < 1<<10:
@@ -100,8 +100,8 @@ func (c Config) withDefaults() Config {
 	if c.HistoryDepth == 0 {
 		c.HistoryDepth = DefaultHistoryDepth
 	}
-	if c.ListRequests == 0 {
-		c.ListRequests = DefaultListRequests
+	if c.ListPages == 0 {
+		c.ListPages = DefaultListPages
 	}
 	if c.Uploads == 0 {
 		c.Uploads = DefaultUploads
@@ -136,7 +136,7 @@ type Handler struct {
 	// writer writes the shards' ranges: the graph's tree configuration,
 	// with synchronous writes and Config.Uploads uploads at once.
 	writer *tree.Manager
-	// listSlots holds a token per listing page held (Config.ListRequests).
+	// listSlots holds a token per listing page held (Config.ListPages).
 	listSlots chan struct{}
 }
 
@@ -157,7 +157,7 @@ func New(cfg Config, deps Deps) (*Handler, error) {
 	if h.sources == nil {
 		h.sources = deps.Graph.Blocks()
 	}
-	h.listSlots = make(chan struct{}, h.cfg.ListRequests)
+	h.listSlots = make(chan struct{}, h.cfg.ListPages)
 	tcfg := deps.Graph.Trees().Config()
 	// A shard uploads each range before it reads on: it holds one range
 	// at a time, so that a worker's memory depends on how many shards it
