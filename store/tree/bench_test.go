@@ -1,11 +1,14 @@
 package tree
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"runtime"
 	"testing"
 	"time"
+
+	"github.com/lakeq/lakeq/store"
 )
 
 // benchSizes are the tree sizes every benchmark runs at: the cost of a
@@ -120,4 +123,39 @@ func reportStats(b *testing.B, before, after Stats) {
 	d := statsDelta(before, after)
 	b.ReportMetric(float64(d.RangesOpened)/float64(b.N), "ranges-opened/op")
 	b.ReportMetric(float64(d.RangesWritten)/float64(b.N), "ranges-written/op")
+}
+
+// BenchmarkEncodeRange encodes ranges of imported objects (full addresses,
+// no metadata) of 1,024 and 8,192 entries into range files. It reports the
+// bytes per entry of the file, of the pending range a Writer holds, and of
+// the canonical encoding.
+func BenchmarkEncodeRange(b *testing.B) {
+	for _, n := range []int{1024, 8192} {
+		b.Run(fmt.Sprint(n), func(b *testing.B) {
+			entries := make([]store.Entry, n)
+			for i := range entries {
+				k := fmt.Sprintf("imported/part-%03d/object-%08d.bin", i*100/n, i)
+				entries[i] = store.Entry{
+					Path:        k,
+					Address:     "s3://source-bucket/data/" + k,
+					AddressType: store.AddressFull,
+					Size:        int64(1024 + i),
+					ETag:        fmt.Sprintf("%032x", i*7919),
+					MTime:       baseTime.Add(time.Duration(i) * time.Second),
+				}
+			}
+			run := runOf(entries)
+			var buf bytes.Buffer
+			b.ReportAllocs()
+			for b.Loop() {
+				buf.Reset()
+				if err := encodeRange(&buf, run); err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.ReportMetric(float64(buf.Len())/float64(n), "file-B/entry")
+			b.ReportMetric(float64(len(run.data))/float64(n), "pending-B/entry")
+			b.ReportMetric(float64(run.canonical)/float64(n), "canonical-B/entry")
+		})
+	}
 }

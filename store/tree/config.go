@@ -34,10 +34,15 @@ type Config struct {
 	// WriteConcurrency is how many range files one Writer encodes and
 	// uploads at the same time. Default 4.
 	WriteConcurrency int
-	// ManagerUploads, when positive, is how many range files all the
-	// Writers of the Manager encode and upload at the same time: it bounds
-	// the memory of many Writers at once (a range being written is held
-	// decoded and encoded). Default 0: only WriteConcurrency bounds them.
+	// ManagerEncodes, when positive, is how many range files all the
+	// Writers of the Manager encode at the same time: a range being
+	// encoded is held three times (entries, rows, Parquet buffers), and
+	// encoding takes CPU only, so more encodes than cores buy nothing.
+	// Default 0: only WriteConcurrency bounds them.
+	ManagerEncodes int
+	// ManagerUploads, when positive, is how many encoded range files all
+	// the Writers of the Manager upload at the same time; an upload holds
+	// only the file's bytes. Default 0: only WriteConcurrency bounds them.
 	ManagerUploads int
 	// SyncWrites makes a Writer upload each range before the Add that cut
 	// it returns, instead of alongside the Adds that follow: a Writer then
@@ -62,6 +67,8 @@ func (c Config) Validate() error {
 		return fmt.Errorf("%w: tree KnownIDs %d: must be positive", errInvalidConfig, c.KnownIDs)
 	case d.WriteConcurrency < 1:
 		return fmt.Errorf("%w: tree WriteConcurrency %d: must be positive", errInvalidConfig, c.WriteConcurrency)
+	case d.ManagerEncodes < 0:
+		return fmt.Errorf("%w: tree ManagerEncodes %d: must not be negative", errInvalidConfig, c.ManagerEncodes)
 	case d.ManagerUploads < 0:
 		return fmt.Errorf("%w: tree ManagerUploads %d: must not be negative", errInvalidConfig, c.ManagerUploads)
 	}

@@ -66,6 +66,12 @@ func appendString(b []byte, s string) []byte {
 func appendEntry(b []byte, e *store.Entry) []byte {
 	b = appendString(b, e.Path)
 	b = appendString(b, e.Address)
+	return appendEntryTail(b, e)
+}
+
+// appendEntryTail appends the canonical encoding of e's fields after its
+// path and address.
+func appendEntryTail(b []byte, e *store.Entry) []byte {
 	b = append(b, byte(e.AddressType))
 	b = binary.AppendVarint(b, e.Size)
 	b = appendString(b, e.ETag)

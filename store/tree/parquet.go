@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
+	"sync"
 
 	"github.com/parquet-go/parquet-go"
 
@@ -39,10 +41,13 @@ type metaRangeRow struct {
 }
 
 var (
-	// rangeWriterOptions compress with snappy, and keep page bounds only
-	// where a query can use them.
+	// rangeWriterOptions compress with snappy, in pages of at most 64 KiB
+	// (which bounds a column's buffer, and snappy's tables for a larger
+	// block are twice as large), and keep page bounds only where a query
+	// can use them.
 	rangeWriterOptions = []parquet.WriterOption{
 		parquet.Compression(&parquet.Snappy),
+		parquet.PageBufferSize(64 << 10),
 		parquet.CreatedBy("lakeq", "", ""),
 		parquet.SkipPageBounds("address"),
 		parquet.SkipPageBounds("etag"),
@@ -81,26 +86,45 @@ func readRows[T any](data []byte) ([]T, error) {
 	return rows, nil
 }
 
-func encodeRange(buf *bytes.Buffer, entries []store.Entry) error {
-	rows := make([]rangeRow, len(entries))
-	for i := range entries {
-		e := &entries[i]
-		r := &rows[i]
-		r.Path = e.Path
-		r.Address = e.Address
-		r.AddressType = e.AddressType.String()
-		r.Size = e.Size
-		r.ETag = e.ETag
-		r.MTime = mtimeNanos(e.MTime)
-		r.ContentType = e.ContentType
-		if len(e.Metadata) > 0 {
-			b, err := json.Marshal(e.Metadata)
-			if err != nil {
-				return fmt.Errorf("encode metadata of %q: %w", e.Path, err)
-			}
-			r.Metadata = string(b)
+// rangeRows recycles the rows of encodeRange and the memory of their
+// paths and addresses, so that a worker writing ranges all day does not
+// allocate them anew for each. (The Parquet writer itself is not reused:
+// in parquet-go v0.32.0 a reset writer leaves path_in_schema out of the
+// column chunks it writes.)
+var rangeRows = sync.Pool{New: func() any { return new(rowBuffers) }}
+
+type rowBuffers struct {
+	rows []rangeRow
+	out  []byte
+}
+
+// maxKeptRows is the most rows, and 128 times the most bytes of paths
+// and addresses, that rangeRows keeps: a range of the default 1,024
+// entries fits; a longer one is encoded with buffers of its own.
+const maxKeptRows = 2048
+
+// encodeRange writes the range file of the entries of p to buf.
+func encodeRange(buf *bytes.Buffer, p *pendingRange) error {
+	rb := rangeRows.Get().(*rowBuffers)
+	rows := slices.Grow(rb.rows[:0], p.count)[:p.count]
+	out := slices.Grow(rb.out[:0], p.expanded)
+	r := pendingReader{b: p.data, out: out[:0:p.expanded]}
+	defer func() {
+		clear(rows) // the rows share bytes that are reused next
+		if cap(rows) <= maxKeptRows && cap(out) <= 128*maxKeptRows {
+			rb.rows, rb.out = rows[:0], out[:0]
+			rangeRows.Put(rb)
+		}
+	}()
+	for i := range rows {
+		if err := r.row(&rows[i]); err != nil {
+			return err
 		}
 	}
+	if len(r.b) != 0 {
+		return fmt.Errorf("%w: %d bytes after %d entries", errBadEncoding, len(r.b), p.count)
+	}
+	// parquet-go copies every value into its own buffers.
 	return parquet.Write(buf, rows, rangeWriterOptions...)
 }
 

@@ -172,3 +172,71 @@ func TestCorruptFileDetected(t *testing.T) {
 		t.Fatalf("malformed id: %v, want ErrInvalid", err)
 	}
 }
+
+// runOf encodes entries as a Writer holds a pending range.
+func runOf(entries []store.Entry) *pendingRange {
+	var p pendingRange
+	for i := range entries {
+		p.add(&entries[i])
+	}
+	return &p
+}
+
+// TestEncodeRangeFromPending: a range file encoded from a pending range
+// reads back as its entries, with the id of the entries, and owns its
+// bytes: reusing the pending bytes afterwards changes nothing.
+func TestEncodeRangeFromPending(t *testing.T) {
+	entries := make([]store.Entry, 300)
+	for i := range entries {
+		entries[i] = entryAt(keyOf(i), i) // some with metadata, some full addresses
+	}
+	entries[7].Metadata = map[string]string{"a<b>": "x&y", "": "empty key", "ключ": "значение"}
+	entries[8].ETag, entries[8].ContentType, entries[8].MTime = "", "", time.Time{}
+	entries[9].Address = ""                                  // nothing shared, nothing after
+	entries[10].Address = entries[11].Address                // the next shares all of it
+	entries[12].Address = entries[11].Address[:3]            // a prefix of the one before
+	entries[13].Address = entries[12].Address + "\x00\xff日本" // extends it
+	run := runOf(entries)
+	if got, _ := rangeIDOf(entries); run.id() != got {
+		t.Fatalf("pending id %s, entries' id %s", run.id(), got)
+	}
+	if canonical := len(appendEntries(entries)); run.canonical != int64(canonical) {
+		t.Fatalf("pending counts %d canonical bytes, want %d", run.canonical, canonical)
+	}
+	if len(run.data) >= int(run.canonical) {
+		t.Errorf("pending range takes %d bytes, no fewer than the canonical %d", len(run.data), run.canonical)
+	}
+	var buf bytes.Buffer
+	if err := encodeRange(&buf, run); err != nil {
+		t.Fatal(err)
+	}
+	for i := range run.data {
+		run.data[i] = 0xff
+	}
+	got, err := decodeRange(buf.Bytes())
+	if err != nil {
+		t.Fatal(err)
+	}
+	requireEntries(t, got, entries)
+
+	// A malformed pending range is an error, not a panic or a short file.
+	two := runOf(entries[:2])
+	truncated, more, fewer, longer := *two, *two, *two, *two
+	truncated.data = two.data[:20]
+	more.count, fewer.count = 3, 1
+	longer.expanded-- // the paths and addresses would not fit where counted
+	for name, bad := range map[string]*pendingRange{"truncated": &truncated, "count high": &more, "count low": &fewer, "expanded low": &longer} {
+		if err := encodeRange(&bytes.Buffer{}, bad); !errors.Is(err, errBadEncoding) {
+			t.Errorf("%s: %v, want errBadEncoding", name, err)
+		}
+	}
+}
+
+// appendEntries is the canonical encoding of entries, back to back.
+func appendEntries(entries []store.Entry) []byte {
+	var b []byte
+	for i := range entries {
+		b = appendEntry(b, &entries[i])
+	}
+	return b
+}

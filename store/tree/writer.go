@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"fmt"
-	"maps"
 	"slices"
 	"sync"
 
@@ -17,8 +16,9 @@ import (
 // Writer streams entries in strictly increasing path order into
 // content-defined ranges, and ranges into a metarange. It uploads up to
 // Config.WriteConcurrency ranges while the caller keeps adding, so it holds
-// at most that many ranges plus the pending one in memory. A Writer is not
-// safe for concurrent use.
+// at most that many ranges plus the pending one in memory, the pending one
+// compactly encoded (see pendingRange). A Writer is not safe for
+// concurrent use.
 type Writer struct {
 	m   *Manager
 	ctx context.Context // the caller's context, for Close
@@ -26,10 +26,7 @@ type Writer struct {
 	g   *errgroup.Group
 	gc  context.Context // canceled when an upload fails
 
-	pending      []store.Entry
-	hash         *hasher
-	pendingBytes int64 // canonical encoding bytes of pending
-	pendingSize  int64 // sum of pending entries' Size
+	pending pendingRange
 
 	last    string // last key added, entry or range
 	hasLast bool
@@ -67,29 +64,19 @@ func (w *Writer) Add(e *store.Entry) error {
 	if w.hasLast && e.Path <= w.last {
 		return fmt.Errorf("%w: %q added after %q", ErrOutOfOrder, e.Path, w.last)
 	}
-	c := *e
-	if len(c.Metadata) > 0 {
-		c.Metadata = maps.Clone(c.Metadata)
-	} else {
-		c.Metadata = nil
-	}
-	return w.add(&c)
+	return w.add(e)
 }
 
-// add appends e, which the caller guarantees is valid, in order and never
-// modified afterwards.
+// add appends the encoding of e, which the caller guarantees is valid and
+// in order.
 func (w *Writer) add(e *store.Entry) error {
-	if w.hash == nil {
-		w.hash = newHasher(rangeTag)
-		if w.pending == nil {
-			w.pending = make([]store.Entry, 0, min(w.m.cfg.TargetEntries, w.m.cfg.MaxEntries, 1024))
-		}
+	p := &w.pending
+	if p.data == nil {
+		p.data = w.m.newPending()
 	}
-	w.pending = append(w.pending, *e)
-	w.pendingBytes += int64(w.hash.addEntry(e))
-	w.pendingSize += e.Size
+	p.add(e)
 	w.last, w.hasLast = e.Path, true
-	if w.m.isBoundary(e.Path) || len(w.pending) >= w.m.cfg.MaxEntries || w.pendingBytes >= w.m.cfg.MaxBytes {
+	if w.m.isBoundary(e.Path) || p.count >= w.m.cfg.MaxEntries || p.canonical >= w.m.cfg.MaxBytes {
 		return w.cut()
 	}
 	return nil
@@ -110,25 +97,26 @@ func (m *Manager) endsOnBoundary(r *RangeInfo) bool {
 
 // cut ends the pending range and starts its upload.
 func (w *Writer) cut() error {
-	entries := w.pending
-	id := RangeID(w.hash.sum())
+	run := w.pending
+	w.pending = pendingRange{}
+	id := run.id()
 	idx := len(w.ranges)
 	w.ranges = append(w.ranges, RangeInfo{
 		ID:     id,
-		MinKey: entries[0].Path,
-		MaxKey: entries[len(entries)-1].Path,
-		Count:  int64(len(entries)),
-		Bytes:  w.pendingSize,
+		MinKey: run.first,
+		MaxKey: run.last,
+		Count:  int64(run.count),
+		Bytes:  run.size,
 	})
-	w.pending, w.hash, w.pendingBytes, w.pendingSize = nil, nil, 0, 0
 	if w.discard {
+		w.m.recycle(run.data)
 		return nil
 	}
 	if w.gc.Err() != nil {
 		return w.fail()
 	}
 	upload := func() error {
-		size, err := w.m.writeRange(w.gc, w.ns, id, entries)
+		size, err := w.m.writeRange(w.gc, w.ns, id, &run)
 		if err != nil {
 			return err
 		}
@@ -161,26 +149,30 @@ func (w *Writer) fail() error {
 	return w.err
 }
 
-// writeRange stores range id holding entries unless it exists already, and
-// returns the file's size when known.
-func (m *Manager) writeRange(ctx context.Context, ns Namespace, id RangeID, entries []store.Entry) (int64, error) {
-	if m.uploads != nil {
-		select {
-		case m.uploads <- struct{}{}:
-		case <-ctx.Done():
-			return 0, ctx.Err()
-		}
-		defer func() { <-m.uploads }()
+// writeRange stores range id holding the entries of run unless it exists
+// already, and returns the file's size when known. It takes run over: its
+// bytes are recycled once the file is encoded, before the upload.
+func (m *Manager) writeRange(ctx context.Context, ns Namespace, id RangeID, run *pendingRange) (int64, error) {
+	key := makeKey(ns, kindRange, string(id))
+	if size, ok := m.known.Get(key); ok {
+		m.recycle(run.data)
+		return size, nil
 	}
-	written, size, err := m.putFile(ctx, ns, makeKey(ns, kindRange, string(id)), ns.RangeKey(id), func(buf *bytes.Buffer) error {
-		return encodeRange(buf, entries)
+	var buf bytes.Buffer
+	err := withSlot(ctx, m.encodes, func() error { return encodeRange(&buf, run) })
+	m.recycle(run.data)
+	if err != nil {
+		return 0, fmt.Errorf("write range %s: %w", id, err)
+	}
+	var size int64
+	err = withSlot(ctx, m.uploads, func() (err error) {
+		size, err = m.upload(ctx, ns, key, ns.RangeKey(id), &buf)
+		return err
 	})
 	if err != nil {
 		return 0, fmt.Errorf("write range %s: %w", id, err)
 	}
-	if written {
-		m.rangesWritten.Add(1)
-	}
+	m.rangesWritten.Add(1)
 	return size, nil
 }
 
@@ -191,8 +183,8 @@ func (w *Writer) AddRange(r RangeInfo) error {
 	if err := w.check(); err != nil {
 		return err
 	}
-	if len(w.pending) > 0 {
-		return fmt.Errorf("%w: cannot add range %s before %d pending entries are cut", ErrPendingEntries, r.ID, len(w.pending))
+	if w.pending.count > 0 {
+		return fmt.Errorf("%w: cannot add range %s before %d pending entries are cut", ErrPendingEntries, r.ID, w.pending.count)
 	}
 	if err := validateID(string(r.ID)); err != nil {
 		return err
@@ -219,7 +211,7 @@ func (w *Writer) addRange(r *RangeInfo) error {
 
 // Pending reports whether the writer holds entries not yet cut into a
 // range, that is, whether it is not at a range boundary.
-func (w *Writer) Pending() bool { return len(w.pending) > 0 }
+func (w *Writer) Pending() bool { return w.pending.count > 0 }
 
 // Ranges returns the ranges cut or added so far, in order. FileSize is
 // reported only for ranges passed through and, after CloseRanges, for all.
@@ -244,7 +236,7 @@ func (w *Writer) closeRanges() ([]RangeInfo, error) {
 		w.Abort()
 		return nil, err
 	}
-	if len(w.pending) > 0 {
+	if w.pending.count > 0 {
 		if err := w.cut(); err != nil {
 			w.Abort()
 			return nil, err
@@ -280,7 +272,7 @@ func (w *Writer) Close() (MetaRangeID, error) {
 // Close does nothing.
 func (w *Writer) Abort() {
 	w.closed = true
-	w.pending = nil
+	w.pending = pendingRange{}
 	_ = w.g.Wait()
 }
 

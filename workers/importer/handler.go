@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"runtime"
 
 	"github.com/lakeq/lakeq/store"
 	"github.com/lakeq/lakeq/store/block"
@@ -59,8 +60,12 @@ type Config struct {
 	// decoded in memory, so this bounds a worker's memory however many
 	// shards it runs. Default 32.
 	ListPages int
-	// Uploads is how many range files the handler's shards encode and
-	// upload at once, which bounds their memory likewise. Default 16.
+	// Encodes is how many range files the handler's shards encode at
+	// once: encoding holds a range three times over and takes only CPU.
+	// Default GOMAXPROCS.
+	Encodes int
+	// Uploads is how many encoded range files the handler's shards upload
+	// at once; an upload holds only the file's bytes. Default 16.
 	Uploads int
 }
 
@@ -68,8 +73,8 @@ type Config struct {
 func (c Config) Validate() error {
 	d := c.withDefaults()
 	switch {
-	case d.MaxShards < 1, d.PrefixWeight < 1, d.PlanItems < 1, d.HistoryDepth < 1, d.ListPages < 1, d.Uploads < 1:
-		return fmt.Errorf("%w: importer: MaxShards, PrefixWeight, PlanItems, HistoryDepth, ListPages and Uploads must be positive", store.ErrInvalidValue)
+	case d.MaxShards < 1, d.PrefixWeight < 1, d.PlanItems < 1, d.HistoryDepth < 1, d.ListPages < 1, d.Encodes < 1, d.Uploads < 1:
+		return fmt.Errorf("%w: importer: MaxShards, PrefixWeight, PlanItems, HistoryDepth, ListPages, Encodes and Uploads must be positive", store.ErrInvalidValue)
 	case d.PageSize < 1 || d.PageSize > 1000:
 		return fmt.Errorf("%w: importer: PageSize %d: want 1 to 1000", store.ErrInvalidValue, c.PageSize)
 	case d.SortBuffer < 1<<10:
@@ -102,6 +107,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.ListPages == 0 {
 		c.ListPages = DefaultListPages
+	}
+	if c.Encodes == 0 {
+		c.Encodes = runtime.GOMAXPROCS(0)
 	}
 	if c.Uploads == 0 {
 		c.Uploads = DefaultUploads
@@ -163,6 +171,7 @@ func New(cfg Config, deps Deps) (*Handler, error) {
 	// at a time, so that a worker's memory depends on how many shards it
 	// runs, not on their size.
 	tcfg.SyncWrites = true
+	tcfg.ManagerEncodes = h.cfg.Encodes
 	tcfg.ManagerUploads = h.cfg.Uploads
 	tcfg.CacheRanges = 1 // the writer reads nothing back
 	w, err := tree.NewManager(tcfg)

@@ -12,6 +12,7 @@ import (
 	"strconv"
 	"sync"
 	"time"
+	"unicode/utf8"
 
 	"github.com/minio/minio-go/v7"
 	"github.com/tdewolff/parse/v2"
@@ -317,12 +318,57 @@ func (d *listDecoder) setField(el element, text []byte) error {
 }
 
 // appendUnescaped appends the character data raw to dst with its entity
-// and character references replaced.
+// and character references replaced. The references XML defines are
+// replaced here without allocating (every ETag of a listing holds two
+// &quot;); any other goes through html.UnescapeString.
 func appendUnescaped(dst, raw []byte) []byte {
-	if bytes.IndexByte(raw, '&') < 0 {
-		return append(dst, raw...)
+	for {
+		i := bytes.IndexByte(raw, '&')
+		if i < 0 {
+			return append(dst, raw...)
+		}
+		dst = append(dst, raw[:i]...)
+		raw = raw[i:]
+		j := bytes.IndexByte(raw, ';')
+		if j < 0 {
+			return append(dst, raw...)
+		}
+		if r, ok := xmlReference(raw[1:j]); ok {
+			dst = utf8.AppendRune(dst, r)
+		} else {
+			dst = append(dst, html.UnescapeString(string(raw[:j+1]))...)
+		}
+		raw = raw[j+1:]
 	}
-	return append(dst, html.UnescapeString(string(raw))...)
+}
+
+// xmlReference returns the character that the reference &name; stands for
+// in XML: one of the five predefined entities or a character reference.
+func xmlReference(name []byte) (rune, bool) {
+	switch string(name) {
+	case "quot":
+		return '"', true
+	case "amp":
+		return '&', true
+	case "lt":
+		return '<', true
+	case "gt":
+		return '>', true
+	case "apos":
+		return '\'', true
+	}
+	if len(name) < 2 || name[0] != '#' {
+		return 0, false
+	}
+	digits, base := name[1:], 10
+	if digits[0] == 'x' {
+		digits, base = digits[1:], 16
+	}
+	n, err := strconv.ParseUint(string(digits), base, 32)
+	if err != nil || n == 0 || !utf8.ValidRune(rune(n)) {
+		return 0, false
+	}
+	return rune(n), true
 }
 
 // decodeNames URL-decodes the keys and prefixes of an answer whose

@@ -181,6 +181,30 @@ func TestDecodeListV2Generated(t *testing.T) {
 	}
 }
 
+// TestAppendUnescaped: character data with references reads as
+// encoding/xml reads it.
+func TestAppendUnescaped(t *testing.T) {
+	for _, raw := range []string{
+		``, `plain`, `&quot;0123abcd&quot;`, `a&amp;b&lt;c&gt;d&apos;e`, `&#34;&#x27;&#65;&#233;&#x1F600;`,
+		`&amp;amp;`, `tail &amp;`, `&lt;&lt;&lt;`, `日本&#x8A9E;`,
+	} {
+		var want struct {
+			V string `xml:",chardata"`
+		}
+		if err := xml.Unmarshal([]byte("<v>"+raw+"</v>"), &want); err != nil {
+			t.Fatalf("%q: %v", raw, err)
+		}
+		if got := string(appendUnescaped([]byte("x"), []byte(raw))); got != "x"+want.V {
+			t.Errorf("%q: got %q, want %q", raw, got[1:], want.V)
+		}
+	}
+	// No allocation for the references a listing holds.
+	raw, dst := []byte(`&quot;0123abcd&quot; &amp;&lt;&gt;&apos;&#38;`), make([]byte, 0, 64)
+	if n := testing.AllocsPerRun(100, func() { dst = appendUnescaped(dst[:0], raw) }); n != 0 {
+		t.Errorf("%v allocations per call, want 0", n)
+	}
+}
+
 func TestDecodeListV2Rejects(t *testing.T) {
 	for name, doc := range map[string]string{
 		"not xml":       `{"Contents": []}`,
