@@ -174,6 +174,10 @@ func New(cfg Config, deps Deps) (*Handler, error) {
 	tcfg.ManagerEncodes = h.cfg.Encodes
 	tcfg.ManagerUploads = h.cfg.Uploads
 	tcfg.CacheRanges = 1 // the writer reads nothing back
+	// Remembering the ranges written spares only rewriting one that an
+	// import writes twice: a few suffice, and the memory stays the same
+	// however many ranges the worker writes.
+	tcfg.KnownIDs = 1024
 	w, err := tree.NewManager(tcfg)
 	if err != nil {
 		return nil, err
