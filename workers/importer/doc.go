@@ -26,5 +26,8 @@
 //     committing again, and a canceled import commits nothing.
 //
 // Memory stays bounded whatever the size of the source: a task holds one
-// listing page per source it merges and the ranges being uploaded.
+// listing page per source it merges and the range it is filling
+// (front-coded by the tree writer); the Handler bounds the pages of all
+// its tasks (Config.ListPages), the ranges being encoded (Config.Encodes)
+// and the files being uploaded (Config.Uploads).
 package importer
