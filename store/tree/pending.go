@@ -81,18 +81,12 @@ func (r *pendingReader) fail() {
 	r.b = nil
 }
 
-func (r *pendingReader) uvarint() uint64 {
-	v, n := binary.Uvarint(r.b)
-	if n <= 0 {
-		r.fail()
-		return 0
-	}
-	r.b = r.b[n:]
-	return v
-}
+func (r *pendingReader) uvarint() uint64 { return readNumber(r, binary.Uvarint) }
+func (r *pendingReader) varint() int64   { return readNumber(r, binary.Varint) }
 
-func (r *pendingReader) varint() int64 {
-	v, n := binary.Varint(r.b)
+// readNumber reads a variable-length integer with read.
+func readNumber[T uint64 | int64](r *pendingReader, read func([]byte) (T, int)) T {
+	v, n := read(r.b)
 	if n <= 0 {
 		r.fail()
 		return 0
