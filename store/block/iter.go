@@ -15,6 +15,8 @@ type Iterator struct {
 	done   bool
 	err    error
 	cur    ListItem
+	slots  chan struct{}
+	held   bool
 }
 
 // ListAll returns an iterator over every item opts selects (opts.MaxKeys is
@@ -23,12 +25,20 @@ func ListAll(ctx context.Context, s Store, bucket string, opts ListOptions) *Ite
 	return &Iterator{ctx: ctx, store: s, bucket: bucket, opts: opts}
 }
 
+// SetPageSlots makes the iterator hold one of slots from the request of
+// each page until the page is used up (or Close), so that the pages many
+// iterators hold at once, requested or being read, are bounded; it holds
+// none while its caller waits for anything else. Call it before Next.
+func (it *Iterator) SetPageSlots(slots chan struct{}) { it.slots = slots }
+
 // Next advances to the next item and reports whether there is one.
 func (it *Iterator) Next() bool {
 	if it.err != nil {
 		return false
 	}
 	for it.pos >= len(it.page) {
+		it.page = nil // not held while the next page is on its way
+		it.release()
 		if it.done {
 			return false
 		}
@@ -36,9 +46,18 @@ func (it *Iterator) Next() bool {
 			it.err = err
 			return false
 		}
-		it.page = nil // not held while the next page is on its way
+		if it.slots != nil {
+			select {
+			case it.slots <- struct{}{}:
+				it.held = true
+			case <-it.ctx.Done():
+				it.err = it.ctx.Err()
+				return false
+			}
+		}
 		page, err := it.store.List(it.ctx, it.bucket, it.opts)
 		if err != nil {
+			it.release()
 			it.err = err
 			return false
 		}
@@ -51,6 +70,21 @@ func (it *Iterator) Next() bool {
 	it.cur = it.page[it.pos]
 	it.pos++
 	return true
+}
+
+// release gives back the slot of the page just used up.
+func (it *Iterator) release() {
+	if it.held {
+		<-it.slots
+		it.held = false
+	}
+}
+
+// Close stops the iteration early: it drops the page and gives back its
+// slot. Next returns false afterwards.
+func (it *Iterator) Close() {
+	it.page, it.pos, it.done = nil, 0, true
+	it.release()
 }
 
 // Item returns the current item.

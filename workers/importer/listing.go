@@ -44,21 +44,10 @@ func isDirMarker(key string, size int64) bool {
 }
 
 // listIter lists one part of a shard in the store's order and fails with
-// errUnordered as soon as a key is not after the one before.
-//
-// With slots set, the iterator holds a slot from the request of a page
-// until the page is used up, so that the pages a worker holds in memory
-// (requested or being read) are bounded however many shards it runs; it
-// holds none while its caller waits for anything else.
+// errUnordered as soon as a key is not after the one before. With slots
+// set, its pages take listing slots (block.Iterator.SetPageSlots).
 type listIter struct {
-	ctx    context.Context
-	t      block.Target
-	opts   block.ListOptions
-	slots  chan struct{}
-	held   bool
-	page   []block.ListItem
-	pos    int
-	more   bool // the store has pages after this one
+	it     *block.Iterator
 	prefix string
 	after  string
 	upTo   string
@@ -76,61 +65,17 @@ type listIter struct {
 // that lie in (after, upTo], pageSize keys a request, taking one of slots
 // (nil: no bound) for each page.
 func newListIter(ctx context.Context, t block.Target, prefix, startAfter, after, upTo string, pageSize int, unordered bool, slots chan struct{}) *listIter {
-	return &listIter{ctx: ctx, t: t, slots: slots, more: true, prefix: prefix, after: after, upTo: upTo, unordered: unordered,
-		opts: block.ListOptions{Prefix: prefix, StartAfter: startAfter, MaxKeys: pageSize}}
-}
-
-// nextItem returns the next listing item, fetching pages as needed.
-func (l *listIter) nextItem() (block.ListItem, bool) {
-	for l.pos >= len(l.page) {
-		l.page, l.pos = nil, 0
-		l.release()
-		if !l.more {
-			return block.ListItem{}, false
-		}
-		if l.slots != nil {
-			select {
-			case l.slots <- struct{}{}:
-				l.held = true
-			case <-l.ctx.Done():
-				l.err = l.ctx.Err()
-				return block.ListItem{}, false
-			}
-		}
-		page, err := l.t.Store.List(l.ctx, l.t.Bucket, l.opts)
-		if err != nil {
-			l.err = err
-			return block.ListItem{}, false
-		}
-		l.page = page.Items
-		l.more = page.Truncated && len(page.Items) > 0
-		if len(page.Items) > 0 {
-			l.opts.StartAfter = page.Items[len(page.Items)-1].Key
-		}
-	}
-	item := l.page[l.pos]
-	l.pos++
-	return item, true
-}
-
-// release gives back the slot of the page just used up.
-func (l *listIter) release() {
-	if l.held {
-		<-l.slots
-		l.held = false
-	}
+	it := block.ListAll(ctx, t.Store, t.Bucket, block.ListOptions{Prefix: prefix, StartAfter: startAfter, MaxKeys: pageSize})
+	it.SetPageSlots(slots)
+	return &listIter{it: it, prefix: prefix, after: after, upTo: upTo, unordered: unordered}
 }
 
 func (l *listIter) Next() bool {
 	if l.done || l.err != nil {
 		return false
 	}
-	for {
-		item, ok := l.nextItem()
-		if !ok {
-			l.done = true
-			return false
-		}
+	for l.it.Next() {
+		item := l.it.Item()
 		if item.IsPrefix {
 			continue
 		}
@@ -138,7 +83,7 @@ func (l *listIter) Next() bool {
 		if !l.unordered {
 			if l.last != "" && k <= l.last {
 				l.err = fmt.Errorf("%w: %q listed after %q", errUnordered, k, l.last)
-				l.release()
+				l.it.Close()
 				return false
 			}
 			l.last = k
@@ -150,8 +95,7 @@ func (l *listIter) Next() bool {
 			if l.unordered {
 				continue
 			}
-			l.done = true
-			l.release()
+			l.Close()
 			return false
 		}
 		if isDirMarker(k, item.Object.Size) {
@@ -160,12 +104,13 @@ func (l *listIter) Next() bool {
 		l.cur = object{Key: k, Size: item.Object.Size, ETag: item.Object.ETag, MTime: item.Object.LastModified}
 		return true
 	}
+	l.done, l.err = true, l.it.Err()
+	return false
 }
 
 func (l *listIter) Object() *object { return &l.cur }
 func (l *listIter) Err() error      { return l.err }
 func (l *listIter) Close() {
 	l.done = true
-	l.page = nil
-	l.release()
+	l.it.Close()
 }
