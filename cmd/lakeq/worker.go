@@ -1,21 +1,20 @@
 package main
 
 import (
-	"math"
-	"runtime/debug"
-
 	"context"
 	"fmt"
-	"github.com/dustin/go-humanize"
 	"log/slog"
+	"math"
 	"os"
 	"os/signal"
+	"runtime/debug"
 	"runtime/pprof"
 	"slices"
 	"strings"
 	"syscall"
 	"time"
 
+	"github.com/dustin/go-humanize"
 	"github.com/spf13/cobra"
 
 	"github.com/lakeq/lakeq/broker"
