@@ -154,7 +154,7 @@ func BenchmarkEncodeRange(b *testing.B) {
 				}
 			}
 			b.ReportMetric(float64(buf.Len())/float64(n), "file-B/entry")
-			b.ReportMetric(float64(len(run.data))/float64(n), "pending-B/entry")
+			b.ReportMetric(float64(run.bytes())/float64(n), "pending-B/entry")
 			b.ReportMetric(float64(run.canonical)/float64(n), "canonical-B/entry")
 		})
 	}

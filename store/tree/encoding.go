@@ -66,34 +66,34 @@ func appendString(b []byte, s string) []byte {
 func appendEntry(b []byte, e *store.Entry) []byte {
 	b = appendString(b, e.Path)
 	b = appendString(b, e.Address)
-	return appendEntryTail(b, e)
-}
-
-// appendEntryTail appends the canonical encoding of e's fields after its
-// path and address.
-func appendEntryTail(b []byte, e *store.Entry) []byte {
 	b = append(b, byte(e.AddressType))
 	b = binary.AppendVarint(b, e.Size)
 	b = appendString(b, e.ETag)
 	b = binary.AppendVarint(b, mtimeNanos(e.MTime))
 	b = appendString(b, e.ContentType)
-	b = binary.AppendUvarint(b, uint64(len(e.Metadata)))
-	switch len(e.Metadata) {
+	return appendMetadata(b, e.Metadata)
+}
+
+// appendMetadata appends the number of pairs of md, then the pairs sorted
+// by key.
+func appendMetadata(b []byte, md map[string]string) []byte {
+	b = binary.AppendUvarint(b, uint64(len(md)))
+	switch len(md) {
 	case 0:
 	case 1:
-		for k, v := range e.Metadata {
+		for k, v := range md {
 			b = appendString(b, k)
 			b = appendString(b, v)
 		}
 	default:
-		keys := make([]string, 0, len(e.Metadata))
-		for k := range e.Metadata {
+		keys := make([]string, 0, len(md))
+		for k := range md {
 			keys = append(keys, k)
 		}
 		slices.Sort(keys)
 		for _, k := range keys {
 			b = appendString(b, k)
-			b = appendString(b, e.Metadata[k])
+			b = appendString(b, md[k])
 		}
 	}
 	return b

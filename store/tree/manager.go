@@ -30,10 +30,9 @@ type Manager struct {
 	// uploaded, when Config.ManagerEncodes or ManagerUploads bound them
 	// (nil otherwise).
 	encodes, uploads chan struct{}
-	// pending recycles the buffers of Writers' pending ranges once
-	// encoded.
-	pending sync.Pool
-	loads   singleflight.Group
+	// chunks recycles the chunks of Writers' pending ranges once encoded.
+	chunks sync.Pool
+	loads  singleflight.Group
 
 	rangesOpened      atomic.Int64
 	rangesWritten     atomic.Int64
@@ -315,34 +314,31 @@ func withSlot(ctx context.Context, slots chan struct{}, f func() error) error {
 	return f()
 }
 
-// newPending returns an empty buffer for the encodings of a range's
-// entries, recycled when one is at hand.
-func (m *Manager) newPending() []byte {
-	if p, ok := m.pending.Get().(*[]byte); ok {
-		return *p
+// newChunk returns an empty chunk for the encodings of a range's entries,
+// with room for at least min bytes: a recycled one when one is at hand.
+func (m *Manager) newChunk(min int) []byte {
+	if min > pendingChunk {
+		return make([]byte, 0, min)
 	}
-	return make([]byte, 0, pendingStart)
+	if c, ok := m.chunks.Get().(*[]byte); ok {
+		return (*c)[:0]
+	}
+	return make([]byte, 0, pendingChunk)
 }
 
-// recycle takes back the encodings of a range that is no longer needed.
-// Only buffers of a usual range's size are kept: a Writer starts every
-// range with one, and a buffer grown by a long range would be held, mostly
-// unused, by every range after it.
-func (m *Manager) recycle(data []byte) {
-	if cap(data) > pendingKeep {
-		return
+// recycle takes back the chunks of a range that is no longer needed.
+// Chunks made larger for a long entry are left to the garbage collector.
+func (m *Manager) recycle(chunks [][]byte) {
+	for _, c := range chunks {
+		if cap(c) == pendingChunk {
+			m.chunks.Put(&c)
+		}
 	}
-	data = data[:0]
-	m.pending.Put(&data)
 }
 
-// pendingStart and pendingKeep bound the pending buffers a Manager starts
-// with and keeps: a range of the default 1,024 entries of imported objects
-// takes about 64 KiB pending.
-const (
-	pendingStart = 16 << 10
-	pendingKeep  = 128 << 10
-)
+// pendingChunk is the size of the chunks of pending ranges: a range of the
+// default 1,024 entries of imported objects takes about 40 KiB pending.
+const pendingChunk = 16 << 10
 
 const parquetContentType = "application/vnd.apache.parquet"
 

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"slices"
 	"sync"
 
 	"github.com/parquet-go/parquet-go"
@@ -86,46 +85,59 @@ func readRows[T any](data []byte) ([]T, error) {
 	return rows, nil
 }
 
-// rangeRows recycles the rows of encodeRange and the memory of their
-// paths and addresses, so that a worker writing ranges all day does not
-// allocate them anew for each. (The Parquet writer itself is not reused:
-// in parquet-go v0.32.0 a reset writer leaves path_in_schema out of the
-// column chunks it writes.)
-var rangeRows = sync.Pool{New: func() any { return new(rowBuffers) }}
+// rangeRows recycles the buffers of encodeRange, so that a worker writing
+// ranges all day does not allocate them anew for each. (The Parquet writer
+// itself is not reused: in parquet-go v0.32.0 a reset writer leaves
+// path_in_schema out of the column chunks it writes.)
+var rangeRows = sync.Pool{New: func() any {
+	return &rowBuffers{rows: make([]rangeRow, encodeBatch), out: make([]byte, 0, batchBytes)}
+}}
 
 type rowBuffers struct {
 	rows []rangeRow
-	out  []byte
+	out  []byte // the paths and addresses of rows
+	prev []byte // the last path and address of the batch before
 }
 
-// maxKeptRows is the most rows, and 128 times the most bytes of paths
-// and addresses, that rangeRows keeps: a range of the default 1,024
-// entries fits; a longer one is encoded with buffers of its own.
-const maxKeptRows = 2048
+// encodeRange hands the Parquet writer encodeBatch rows at a time, with
+// batchBytes for their paths and addresses (a batch ends early when they
+// do not fit), so that encoding a range takes the same memory whatever its
+// length, beyond the Parquet writer's own pages.
+const (
+	encodeBatch = 256
+	batchBytes  = 64 << 10
+)
 
 // encodeRange writes the range file of the entries of p to buf.
 func encodeRange(buf *bytes.Buffer, p *pendingRange) error {
 	rb := rangeRows.Get().(*rowBuffers)
-	rows := slices.Grow(rb.rows[:0], p.count)[:p.count]
-	out := slices.Grow(rb.out[:0], p.expanded)
-	r := pendingReader{b: p.data, out: out[:0:p.expanded]}
+	r := newPendingReader(p, rb.out)
 	defer func() {
-		clear(rows) // the rows share bytes that are reused next
-		if cap(rows) <= maxKeptRows && cap(out) <= 128*maxKeptRows {
-			rb.rows, rb.out = rows[:0], out[:0]
-			rangeRows.Put(rb)
+		clear(rb.rows) // the rows share bytes that are reused next
+		if cap(r.out) == batchBytes {
+			rb.out = r.out[:0]
 		}
+		rangeRows.Put(rb)
 	}()
-	for i := range rows {
-		if err := r.row(&rows[i]); err != nil {
+	w := parquet.NewGenericWriter[rangeRow](buf, rangeWriterOptions...)
+	for read := 0; read < p.count; {
+		n, err := r.batch(rb.rows[:min(encodeBatch, p.count-read)], &rb.prev)
+		if err != nil {
 			return err
 		}
+		if n == 0 {
+			return fmt.Errorf("%w: %d entries, want %d", errBadEncoding, read, p.count)
+		}
+		// parquet-go copies every value into its own buffers.
+		if _, err := w.Write(rb.rows[:n]); err != nil {
+			return err
+		}
+		read += n
 	}
-	if len(r.b) != 0 {
-		return fmt.Errorf("%w: %d bytes after %d entries", errBadEncoding, len(r.b), p.count)
+	if r.more() {
+		return fmt.Errorf("%w: more than %d entries", errBadEncoding, p.count)
 	}
-	// parquet-go copies every value into its own buffers.
-	return parquet.Write(buf, rows, rangeWriterOptions...)
+	return w.Close()
 }
 
 func decodeRange(data []byte) ([]store.Entry, error) {

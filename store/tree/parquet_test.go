@@ -6,6 +6,8 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
+	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -177,16 +179,18 @@ func TestCorruptFileDetected(t *testing.T) {
 func runOf(entries []store.Entry) *pendingRange {
 	var p pendingRange
 	for i := range entries {
-		p.add(&entries[i])
+		p.add(&entries[i], nil)
 	}
 	return &p
 }
 
 // TestEncodeRangeFromPending: a range file encoded from a pending range
 // reads back as its entries, with the id of the entries, and owns its
-// bytes: reusing the pending bytes afterwards changes nothing.
+// bytes: reusing the pending bytes afterwards changes nothing. The range
+// spans several batches, some ended early by long addresses, one address
+// longer than a batch's room.
 func TestEncodeRangeFromPending(t *testing.T) {
-	entries := make([]store.Entry, 300)
+	entries := make([]store.Entry, 3*encodeBatch+50)
 	for i := range entries {
 		entries[i] = entryAt(keyOf(i), i) // some with metadata, some full addresses
 	}
@@ -196,6 +200,14 @@ func TestEncodeRangeFromPending(t *testing.T) {
 	entries[10].Address = entries[11].Address                // the next shares all of it
 	entries[12].Address = entries[11].Address[:3]            // a prefix of the one before
 	entries[13].Address = entries[12].Address + "\x00\xff日本" // extends it
+	entries[14].ETag = strings.ToUpper(entries[14].ETag)     // not held as bytes
+	entries[15].ETag += "-3"                                 // a multipart upload's
+	entries[16].ContentType = "text/plain"
+	for i := 300; i < 330; i++ {
+		entries[i].Address = strings.Repeat(string(rune('a'+i%26)), batchBytes/8)
+	}
+	entries[400].Address = strings.Repeat("long", batchBytes) // longer than a batch's room
+	entries[401].Address = entries[400].Address + "/next"
 	run := runOf(entries)
 	if got, _ := rangeIDOf(entries); run.id() != got {
 		t.Fatalf("pending id %s, entries' id %s", run.id(), got)
@@ -203,15 +215,17 @@ func TestEncodeRangeFromPending(t *testing.T) {
 	if canonical := len(appendEntries(entries)); run.canonical != int64(canonical) {
 		t.Fatalf("pending counts %d canonical bytes, want %d", run.canonical, canonical)
 	}
-	if len(run.data) >= int(run.canonical) {
-		t.Errorf("pending range takes %d bytes, no fewer than the canonical %d", len(run.data), run.canonical)
+	if run.bytes() >= int(run.canonical) {
+		t.Errorf("pending range takes %d bytes, no fewer than the canonical %d", run.bytes(), run.canonical)
 	}
 	var buf bytes.Buffer
 	if err := encodeRange(&buf, run); err != nil {
 		t.Fatal(err)
 	}
-	for i := range run.data {
-		run.data[i] = 0xff
+	for _, c := range run.chunks {
+		for i := range c {
+			c[i] = 0xff
+		}
 	}
 	got, err := decodeRange(buf.Bytes())
 	if err != nil {
@@ -221,13 +235,51 @@ func TestEncodeRangeFromPending(t *testing.T) {
 
 	// A malformed pending range is an error, not a panic or a short file.
 	two := runOf(entries[:2])
-	truncated, more, fewer, longer := *two, *two, *two, *two
-	truncated.data = two.data[:20]
+	truncated, more, fewer := *two, *two, *two
+	truncated.chunks = [][]byte{two.chunks[0][:20]}
 	more.count, fewer.count = 3, 1
-	longer.expanded-- // the paths and addresses would not fit where counted
-	for name, bad := range map[string]*pendingRange{"truncated": &truncated, "count high": &more, "count low": &fewer, "expanded low": &longer} {
+	for name, bad := range map[string]*pendingRange{"truncated": &truncated, "count high": &more, "count low": &fewer} {
 		if err := encodeRange(&bytes.Buffer{}, bad); !errors.Is(err, errBadEncoding) {
 			t.Errorf("%s: %v, want errBadEncoding", name, err)
+		}
+	}
+}
+
+// TestPendingReaderBatches: a batch ends when its room for paths and
+// addresses is full, without losing the row that did not fit, and a row
+// longer than that room makes it grow; the first row of each batch is
+// front-coded against the last of the batch before.
+func TestPendingReaderBatches(t *testing.T) {
+	entries := make([]store.Entry, 7)
+	for i := range entries {
+		entries[i] = store.Entry{Path: keyOf(i), Address: "s3://bucket/" + strings.Repeat("x", 3000) + keyOf(i)}
+	}
+	entries[5].Address = strings.Repeat("y", 20000)
+	run := runOf(entries)
+	r := newPendingReader(run, make([]byte, 0, 8<<10))
+	rows := make([]rangeRow, len(entries))
+	var prev []byte
+	var sizes []int
+	var got []rangeRow
+	for r.more() {
+		n, err := r.batch(rows, &prev)
+		if err != nil || n == 0 {
+			t.Fatalf("batch %d: %d rows, %v", len(sizes), n, err)
+		}
+		sizes = append(sizes, n)
+		for _, row := range rows[:n] {
+			row.Path, row.Address = strings.Clone(row.Path), strings.Clone(row.Address)
+			got = append(got, row)
+		}
+	}
+	// 8 KiB holds two of the 3 KiB addresses; the 20,000-byte one grows
+	// the room, which then holds it and the last.
+	if want := []int{2, 2, 1, 2}; !slices.Equal(sizes, want) {
+		t.Errorf("batches of %v rows, want %v", sizes, want)
+	}
+	for i, row := range got {
+		if row.Path != entries[i].Path || row.Address != entries[i].Address {
+			t.Errorf("row %d: %q at %.20q…, want %q at %.20q…", i, row.Path, row.Address, entries[i].Path, entries[i].Address)
 		}
 	}
 }

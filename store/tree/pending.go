@@ -2,6 +2,7 @@ package tree
 
 import (
 	"encoding/binary"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -11,39 +12,120 @@ import (
 )
 
 // pendingRange is what a Writer holds of the range under way: its entries
-// encoded back to back, each as its canonical encoding with the path and
-// the address front-coded against the entry before (the length of the
-// prefix they share, then the rest). Neighbouring paths, and the addresses
-// of imported objects, share most of their bytes, so a pending entry takes
-// a fraction of the memory of a store.Entry, and nothing in it is a
-// pointer for the garbage collector to follow. The range's id is hashed
-// from the canonical encodings as entries arrive.
+// encoded back to back in chunks, each relative to the entry before it.
+// The path and the address are front-coded (the length of the prefix they
+// share with the entry before's, then the rest), an ETag of 32 hex digits
+// is held as its 16 bytes, the modification time as the difference from
+// the entry before's, and a content type equal to the entry before's as a
+// flag. Neighbouring entries, above all imported objects, share most of
+// their bytes, so a pending entry takes a fraction of the memory of a
+// store.Entry, and nothing in it is a pointer for the garbage collector to
+// follow. Chunks of one size are recycled (Manager.newChunk), so a range
+// that grows copies nothing and leaves nothing behind.
+//
+// The range's id is hashed from the canonical encodings as entries arrive.
 type pendingRange struct {
-	data      []byte
+	chunks    [][]byte // no entry spans two chunks
 	count     int
 	canonical int64 // bytes of the entries' canonical encodings
-	expanded  int   // bytes of their paths and addresses, written out
 	size      int64 // sum of the entries' Size
 	first     string
-	last      string // path of the last entry
-	lastAddr  string // address of the last entry
 	hash      *hasher
+	// the last entry's fields the next one is encoded against
+	last, lastAddr, lastType string
+	lastMTime                int64
 }
 
-// add appends e, which sorts after every entry added before.
-func (p *pendingRange) add(e *store.Entry) {
+// The first byte of a pending entry after its path and address: the
+// address type, and flags.
+const (
+	pendingTypeMask = 0x3f
+	pendingHexETag  = 1 << 6 // 16 bytes follow: the ETag's hex digits
+	pendingSameType = 1 << 7 // the content type is the entry before's
+)
+
+// add appends e, which sorts after every entry added before. A chunk that
+// has no room for it is followed by one from newChunk (nil: allocate),
+// which takes at least the bytes asked for.
+func (p *pendingRange) add(e *store.Entry, newChunk func(min int) []byte) {
 	if p.count == 0 {
 		p.first = e.Path
 		p.hash = newHasher(rangeTag)
 	}
 	p.canonical += int64(p.hash.addEntry(e))
-	p.data = appendFrontCoded(p.data, e.Path, p.last)
-	p.data = appendFrontCoded(p.data, e.Address, p.lastAddr)
-	p.data = appendEntryTail(p.data, e)
+	n := maxPendingLen(e)
+	if len(p.chunks) == 0 || cap(p.chunks[len(p.chunks)-1])-len(p.chunks[len(p.chunks)-1]) < n {
+		if newChunk == nil {
+			newChunk = func(min int) []byte { return make([]byte, 0, max(min, pendingChunk)) }
+		}
+		p.chunks = append(p.chunks, newChunk(n))
+	}
+	c := &p.chunks[len(p.chunks)-1]
+	*c = p.appendEntry(*c, e)
 	p.count++
-	p.expanded += len(e.Path) + len(e.Address)
 	p.size += e.Size
-	p.last, p.lastAddr = e.Path, e.Address
+}
+
+// appendEntry appends the pending encoding of e against the entry before.
+func (p *pendingRange) appendEntry(b []byte, e *store.Entry) []byte {
+	b = appendFrontCoded(b, e.Path, p.last)
+	b = appendFrontCoded(b, e.Address, p.lastAddr)
+	flags := byte(e.AddressType) & pendingTypeMask
+	var etag [16]byte
+	if isHexETag(e.ETag) {
+		hex.Decode(etag[:], []byte(e.ETag))
+		flags |= pendingHexETag
+	}
+	if e.ContentType == p.lastType {
+		flags |= pendingSameType
+	}
+	b = append(b, flags)
+	b = binary.AppendVarint(b, e.Size)
+	if flags&pendingHexETag != 0 {
+		b = append(b, etag[:]...)
+	} else {
+		b = appendString(b, e.ETag)
+	}
+	mtime := mtimeNanos(e.MTime)
+	b = binary.AppendVarint(b, mtime-p.lastMTime)
+	if flags&pendingSameType == 0 {
+		b = appendString(b, e.ContentType)
+	}
+	p.last, p.lastAddr, p.lastType, p.lastMTime = e.Path, e.Address, e.ContentType, mtime
+	return appendMetadata(b, e.Metadata)
+}
+
+// maxPendingLen bounds the bytes of e's pending encoding.
+func maxPendingLen(e *store.Entry) int {
+	n := len(e.Path) + len(e.Address) + len(e.ETag) + len(e.ContentType) + (8+2*len(e.Metadata))*binary.MaxVarintLen64
+	for k, v := range e.Metadata {
+		n += len(k) + len(v)
+	}
+	return n
+}
+
+// isHexETag reports whether etag is 32 lowercase hex digits (an MD5, as
+// S3 reports for an object uploaded in one part), which hex-encoding its
+// 16 bytes gives back.
+func isHexETag(etag string) bool {
+	if len(etag) != 32 {
+		return false
+	}
+	for i := range len(etag) {
+		if c := etag[i]; (c < '0' || c > '9') && (c < 'a' || c > 'f') {
+			return false
+		}
+	}
+	return true
+}
+
+// bytes returns the bytes the pending range holds.
+func (p *pendingRange) bytes() int {
+	n := 0
+	for _, c := range p.chunks {
+		n += len(c)
+	}
+	return n
 }
 
 // id returns the id of the range of the entries added.
@@ -60,25 +142,73 @@ func appendFrontCoded(b []byte, s, prev string) []byte {
 	return appendString(b, s[n:])
 }
 
-var errBadEncoding = errors.New("tree: malformed pending range encoding")
+var (
+	errBadEncoding = errors.New("tree: malformed pending range encoding")
+	// errOutFull reports that out has no room for the next row's path
+	// and address; the reader is left as it was before that row.
+	errOutFull = errors.New("tree: no room for the row's path and address")
+)
 
 // pendingReader reads the entries of a pendingRange back as range file
-// rows. The strings of the rows share memory with the pending bytes and
-// with out, which holds the paths and addresses written out; they are
-// valid only while both are neither modified nor reused.
+// rows, a batch at a time. The strings of the rows share memory with the
+// pending chunks and with out, which holds the paths, addresses and hex
+// ETags written out; they are valid only while both are neither modified
+// nor reused, that is, until the next batch.
 type pendingReader struct {
-	b   []byte
-	out []byte // paths and addresses; never grows past its capacity
-	err error
-	// the previous row's path and address, for the front coding
-	path, addr string
+	b      []byte   // the rest of the chunk being read
+	chunks [][]byte // the chunks after it
+	out    []byte   // never grows past its capacity
+	err    error
+	full   bool // out had no room for a string of the row being read
+	// the fields of the row before, to which the next is coded
+	path, addr, ctype string
+	mtime             int64
+}
+
+func newPendingReader(p *pendingRange, out []byte) pendingReader {
+	return pendingReader{chunks: p.chunks, out: out[:0]}
+}
+
+// more reports whether bytes remain to be read.
+func (r *pendingReader) more() bool {
+	for len(r.b) == 0 && len(r.chunks) > 0 {
+		r.b, r.chunks = r.chunks[0], r.chunks[1:]
+	}
+	return len(r.b) > 0
+}
+
+// batch reads rows into dst until dst is full, out has no room for the
+// next row, or the entries run out; it returns how many it read. It reads
+// at least one row while entries remain: out grows for a row that does not
+// fit an empty out. A batch reuses out, so prev keeps the last path and
+// address of the batch before, to which the first row is front-coded.
+func (r *pendingReader) batch(dst []rangeRow, prev *[]byte) (int, error) {
+	kept := append(append((*prev)[:0], r.path...), r.addr...)
+	r.path, r.addr = viewOf(kept[:len(r.path)]), viewOf(kept[len(r.path):])
+	*prev = kept
+	r.out = r.out[:0]
+	n := 0
+	for n < len(dst) && r.more() {
+		err := r.row(&dst[n])
+		switch {
+		case err == nil:
+			n++
+		case !errors.Is(err, errOutFull):
+			return n, err
+		case n > 0:
+			return n, nil
+		default: // a row longer than out
+			r.out = make([]byte, 0, 2*cap(r.out)+1)
+		}
+	}
+	return n, nil
 }
 
 func (r *pendingReader) fail() {
 	if r.err == nil {
 		r.err = errBadEncoding
 	}
-	r.b = nil
+	r.b, r.chunks = nil, nil
 }
 
 func (r *pendingReader) uvarint() uint64 { return readNumber(r, binary.Uvarint) }
@@ -95,29 +225,36 @@ func readNumber[T uint64 | int64](r *pendingReader, read func([]byte) (T, int)) 
 	return v
 }
 
-func (r *pendingReader) byte() byte {
-	if len(r.b) == 0 {
+// next returns the next n bytes.
+func (r *pendingReader) next(n uint64) []byte {
+	if n > uint64(len(r.b)) {
 		r.fail()
-		return 0
+		return nil
 	}
-	c := r.b[0]
-	r.b = r.b[1:]
-	return c
+	b := r.b[:n]
+	r.b = r.b[n:]
+	return b
 }
 
 // view returns a length-prefixed string that shares the pending bytes.
-func (r *pendingReader) view() string {
-	n := r.uvarint()
-	if n > uint64(len(r.b)) {
-		r.fail()
+func (r *pendingReader) view() string { return viewOf(r.next(r.uvarint())) }
+
+// viewOf returns a string that shares b's memory.
+func viewOf(b []byte) string {
+	if len(b) == 0 {
 		return ""
 	}
-	if n == 0 {
-		return ""
+	return unsafe.String(&b[0], len(b))
+}
+
+// room reports whether out has room for n more bytes; when it has not,
+// the row being read does not fit.
+func (r *pendingReader) room(n int) bool {
+	if n > cap(r.out)-len(r.out) {
+		r.full = true // growing out would move what earlier rows point at
+		return false
 	}
-	s := unsafe.String(&r.b[0], int(n))
-	r.b = r.b[n:]
-	return s
+	return true
 }
 
 // frontCoded returns a front-coded string written out into out.
@@ -128,37 +265,66 @@ func (r *pendingReader) frontCoded(prev string) string {
 		r.fail()
 		return ""
 	}
-	n := int(shared) + len(rest)
+	if !r.room(int(shared) + len(rest)) {
+		return ""
+	}
 	start := len(r.out)
-	if n > cap(r.out)-start {
-		r.fail() // would move what earlier rows point at
-		return ""
-	}
-	if n == 0 {
-		return ""
-	}
 	r.out = append(r.out, prev[:shared]...)
 	r.out = append(r.out, rest...)
-	return unsafe.String(&r.out[start], n)
+	return viewOf(r.out[start:])
 }
 
-// row reads the next entry into row.
+// etag returns the ETag, written out into out when held as its bytes.
+func (r *pendingReader) etag(flags byte) string {
+	if flags&pendingHexETag == 0 {
+		return r.view()
+	}
+	raw := r.next(16)
+	if r.err != nil || !r.room(32) {
+		return ""
+	}
+	start := len(r.out)
+	r.out = hex.AppendEncode(r.out, raw)
+	return viewOf(r.out[start:])
+}
+
+// row reads the next entry into row. When out has no room for its
+// strings, it returns errOutFull and leaves the reader as it was.
 func (r *pendingReader) row(row *rangeRow) error {
-	row.Path = r.frontCoded(r.path)
-	row.Address = r.frontCoded(r.addr)
-	r.path, r.addr = row.Path, row.Address
-	row.AddressType = store.AddressType(r.byte()).String()
-	row.Size = r.varint()
-	row.ETag = r.view()
-	row.MTime = r.varint()
-	row.ContentType = r.view()
-	row.Metadata = ""
+	b, mark := r.b, len(r.out)
+	path := r.frontCoded(r.path)
+	addr := r.frontCoded(r.addr)
+	flags := r.next(1)
+	if r.err != nil {
+		return r.err
+	}
+	size := r.varint()
+	etag := r.etag(flags[0])
+	mtime := r.mtime + r.varint()
+	ctype := r.ctype
+	if flags[0]&pendingSameType == 0 {
+		ctype = r.view()
+	}
 	n := r.uvarint()
 	if n > uint64(len(r.b)) {
 		r.fail()
 	}
-	if r.err != nil {
+	switch {
+	case r.err != nil:
 		return r.err
+	case r.full:
+		r.b, r.out, r.full = b, r.out[:mark], false
+		return errOutFull
+	}
+	r.path, r.addr, r.ctype, r.mtime = path, addr, ctype, mtime
+	*row = rangeRow{
+		Path:        path,
+		Address:     addr,
+		AddressType: store.AddressType(flags[0] & pendingTypeMask).String(),
+		Size:        size,
+		ETag:        etag,
+		MTime:       mtime,
+		ContentType: ctype,
 	}
 	if n > 0 {
 		md := make(map[string]string, n)

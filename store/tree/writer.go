@@ -71,10 +71,7 @@ func (w *Writer) Add(e *store.Entry) error {
 // in order.
 func (w *Writer) add(e *store.Entry) error {
 	p := &w.pending
-	if p.data == nil {
-		p.data = w.m.newPending()
-	}
-	p.add(e)
+	p.add(e, w.m.newChunk)
 	w.last, w.hasLast = e.Path, true
 	if w.m.isBoundary(e.Path) || p.count >= w.m.cfg.MaxEntries || p.canonical >= w.m.cfg.MaxBytes {
 		return w.cut()
@@ -109,7 +106,7 @@ func (w *Writer) cut() error {
 		Bytes:  run.size,
 	})
 	if w.discard {
-		w.m.recycle(run.data)
+		w.m.recycle(run.chunks)
 		return nil
 	}
 	if w.gc.Err() != nil {
@@ -155,12 +152,12 @@ func (w *Writer) fail() error {
 func (m *Manager) writeRange(ctx context.Context, ns Namespace, id RangeID, run *pendingRange) (int64, error) {
 	key := makeKey(ns, kindRange, string(id))
 	if size, ok := m.known.Get(key); ok {
-		m.recycle(run.data)
+		m.recycle(run.chunks)
 		return size, nil
 	}
 	var buf bytes.Buffer
 	err := withSlot(ctx, m.encodes, func() error { return encodeRange(&buf, run) })
-	m.recycle(run.data)
+	m.recycle(run.chunks)
 	if err != nil {
 		return 0, fmt.Errorf("write range %s: %w", id, err)
 	}
