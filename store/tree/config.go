@@ -36,8 +36,8 @@ type Config struct {
 	WriteConcurrency int
 	// ManagerEncodes, when positive, is how many range files all the
 	// Writers of the Manager encode at the same time: a range being
-	// encoded is held three times (entries, rows, Parquet buffers), and
-	// encoding takes CPU only, so more encodes than cores buy nothing.
+	// encoded is held twice (pending, and as Parquet pages), and encoding
+	// takes CPU only, so more encodes than cores buy nothing.
 	// Default 0: only WriteConcurrency bounds them.
 	ManagerEncodes int
 	// ManagerUploads, when positive, is how many encoded range files all

@@ -119,6 +119,9 @@ func encodeRange(buf *bytes.Buffer, p *pendingRange) error {
 		}
 		rangeRows.Put(rb)
 	}()
+	// The file takes fewer bytes than the pending entries, unless they
+	// hold metadata: grown once, not doubled a dozen times.
+	buf.Grow(p.bytes())
 	w := parquet.NewGenericWriter[rangeRow](buf, rangeWriterOptions...)
 	for read := 0; read < p.count; {
 		n, err := r.batch(rb.rows[:min(encodeBatch, p.count-read)], &rb.prev)

@@ -61,7 +61,7 @@ type Config struct {
 	// shards it runs. Default 32.
 	ListPages int
 	// Encodes is how many range files the handler's shards encode at
-	// once: encoding holds a range three times over and takes only CPU.
+	// once: encoding holds a range's Parquet pages and takes only CPU.
 	// Default GOMAXPROCS.
 	Encodes int
 	// Uploads is how many encoded range files the handler's shards upload
