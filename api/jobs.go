@@ -3,6 +3,7 @@ package api
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"strings"
@@ -101,7 +102,11 @@ func (s *Server) submitJob(c *fiber.Ctx, kind jobs.Kind, repo store.RepoID, requ
 	}
 	// Published first, so that it precedes what the worker publishes.
 	s.publishJobEvent(ctx, j, jobs.EventSubmitted)
-	if _, err := s.broker.PublishJob(ctx, string(kind), j.ID, jobs.EncodeMessage(j.ID)); err != nil {
+	err = s.jobs.Queue(ctx, j, s.broker.QueueJob)
+	if errors.Is(err, jobs.ErrNotMarked) {
+		// A worker will queue it again; the stream drops the duplicate.
+		s.log.WarnContext(ctx, "mark job queued", "job_id", j.ID, "error", err)
+	} else if err != nil {
 		s.log.ErrorContext(ctx, "queue job", "job_id", j.ID, "kind", kind, "repository", repo,
 			"request_id", requestID(c), "error", err)
 		failed, uerr := s.jobs.Update(ctx, j.ID, func(j *jobs.Job) error {
@@ -114,10 +119,6 @@ func (s *Server) submitJob(c *fiber.Ctx, kind jobs.Kind, repo store.RepoID, requ
 			s.publishJobEvent(ctx, failed, jobs.EventFailed)
 		}
 		return newStatusError(http.StatusServiceUnavailable, "job %s could not be queued; try again", j.ID)
-	}
-	if err := s.jobs.MarkQueued(ctx, j.ID); err != nil {
-		// A worker will queue it again; the stream drops the duplicate.
-		s.log.WarnContext(ctx, "mark job queued", "job_id", j.ID, "error", err)
 	}
 	return c.Status(http.StatusAccepted).JSON(fiber.Map{"id": j.ID})
 }

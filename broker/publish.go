@@ -7,6 +7,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/lakeq/lakeq/store"
+	"github.com/lakeq/lakeq/store/jobs"
 )
 
 // Published is the server's receipt for a stored message.
@@ -34,6 +35,13 @@ func (b *Broker) PublishJob(ctx context.Context, kind string, id store.JobID, pa
 		return Published{}, fmt.Errorf("publish job: %w", err)
 	}
 	return b.publish(ctx, StreamJobs, subject, string(id), payload)
+}
+
+// QueueJob publishes job j's message (jobs.EncodeMessage) on the jobs
+// stream, as PublishJob does; it is a jobs.Publish.
+func (b *Broker) QueueJob(ctx context.Context, j *jobs.Job) error {
+	_, err := b.PublishJob(ctx, string(j.Kind), j.ID, jobs.EncodeMessage(j.ID))
+	return err
 }
 
 // PublishTask stores payload on lakeq.tasks.<kind> with taskID as its

@@ -4,8 +4,6 @@ import (
 	"context"
 	"math/rand/v2"
 	"time"
-
-	"github.com/lakeq/lakeq/store/jobs"
 )
 
 // loop runs a pass of housekeeping periodically. Every worker runs its
@@ -90,10 +88,7 @@ func (r *Runner) Expire(ctx context.Context) (int, error) {
 // it periodically; it returns how many jobs it queued.
 func (r *Runner) Requeue(ctx context.Context) (int, error) {
 	cutoff := time.Now().Add(-r.cfg.RequeueAfter)
-	n, err := r.deps.Jobs.Requeue(ctx, cutoff, func(ctx context.Context, j *jobs.Job) error {
-		_, err := r.deps.Broker.PublishJob(ctx, string(j.Kind), j.ID, jobs.EncodeMessage(j.ID))
-		return err
-	})
+	n, err := r.deps.Jobs.Requeue(ctx, cutoff, r.deps.Broker.QueueJob)
 	if n > 0 {
 		r.log.WarnContext(ctx, "queued jobs their creator had not queued", "jobs", n, "created_before", cutoff)
 	}

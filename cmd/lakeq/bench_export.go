@@ -436,10 +436,7 @@ func benchExportJob(ctx context.Context, js *jobs.Store, brk *broker.Broker, rep
 	if err != nil {
 		return nil, "", 0, err
 	}
-	if _, err := brk.PublishJob(ctx, string(j.Kind), j.ID, jobs.EncodeMessage(j.ID)); err != nil {
-		return nil, "", 0, err
-	}
-	if err := js.MarkQueued(ctx, j.ID); err != nil {
+	if err := js.Queue(ctx, j, brk.QueueJob); err != nil {
 		return nil, "", 0, err
 	}
 	for {

@@ -80,6 +80,28 @@ func (s *Store) Create(ctx context.Context, j *Job) (*Job, error) {
 	return &nj, nil
 }
 
+// Publish puts job j's message (EncodeMessage) on the jobs stream, with
+// the job id as its de-duplication id; (*broker.Broker).QueueJob is one.
+type Publish func(ctx context.Context, j *Job) error
+
+// ErrNotMarked reports that a job was queued but could not be marked so:
+// the job will run, and Requeue queues it again, which the stream drops as
+// a duplicate.
+var ErrNotMarked = errors.New("job queued but not marked queued")
+
+// Queue queues job j, created by Create, with publish, then marks it
+// queued. An error from publish is returned as it is: j is not queued. A
+// failed mark returns an error wrapping ErrNotMarked.
+func (s *Store) Queue(ctx context.Context, j *Job, publish Publish) error {
+	if err := publish(ctx, j); err != nil {
+		return err
+	}
+	if err := s.MarkQueued(ctx, j.ID); err != nil {
+		return fmt.Errorf("%w: %w", ErrNotMarked, err)
+	}
+	return nil
+}
+
 // MarkQueued records that job id's message is in the jobs stream.
 func (s *Store) MarkQueued(ctx context.Context, id store.JobID) error {
 	if err := s.kv.Delete(ctx, unqueuedPartition, string(id)); err != nil && !errors.Is(err, kv.ErrNotFound) {
@@ -88,13 +110,13 @@ func (s *Store) MarkQueued(ctx context.Context, id store.JobID) error {
 	return nil
 }
 
-// Requeue hands queue every job created before cutoff that is still
+// Requeue publishes every job created before cutoff that is still
 // SUBMITTED and not marked queued, then marks it queued; marks of jobs
 // that are gone or have started are dropped. It returns how many jobs it
-// queued. queue must be idempotent for a job (the jobs stream drops a
+// queued. publish must be idempotent for a job (the jobs stream drops a
 // message id it has seen within its duplicate window). Several workers may
 // run Requeue at once.
-func (s *Store) Requeue(ctx context.Context, cutoff time.Time, queue func(ctx context.Context, j *Job) error) (int, error) {
+func (s *Store) Requeue(ctx context.Context, cutoff time.Time, publish Publish) (int, error) {
 	it := kv.Scan(ctx, s.kv, unqueuedPartition, "", "", 0)
 	n := 0
 	for it.Next() {
@@ -110,7 +132,7 @@ func (s *Store) Requeue(ctx context.Context, cutoff time.Time, queue func(ctx co
 			case err != nil:
 				return n, err
 			case j.State == StateSubmitted:
-				if err := queue(ctx, j); err != nil {
+				if err := publish(ctx, j); err != nil {
 					return n, fmt.Errorf("requeue job %s: %w", id, err)
 				}
 				n++

@@ -622,3 +622,52 @@ func TestRequeue(t *testing.T) {
 		}
 	})
 }
+
+// TestQueue: a queued job is published once and marked, so Requeue leaves
+// it; a job whose publishing fails is not marked and gets the publisher's
+// error, so Requeue queues it later; a job published but not marked is
+// reported with ErrNotMarked, and Requeue queues it again.
+func TestQueue(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, s *jobs.Store, clk *clock) {
+		ctx := t.Context()
+		create := func() *jobs.Job {
+			j, err := s.Create(ctx, newJob(jobs.KindImport, "repo-a"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			return j
+		}
+		var published []store.JobID
+		publish := func(_ context.Context, j *jobs.Job) error {
+			published = append(published, j.ID)
+			return nil
+		}
+		ok, lost, unmarked := create(), create(), create()
+		if err := s.Queue(ctx, ok, publish); err != nil {
+			t.Fatal(err)
+		}
+		down := errors.New("broker down")
+		if err := s.Queue(ctx, lost, func(context.Context, *jobs.Job) error { return down }); !errors.Is(err, down) || errors.Is(err, jobs.ErrNotMarked) {
+			t.Fatalf("failed publish: %v, want the publisher's error", err)
+		}
+		// The client goes away once the message is out.
+		gone, cancel := context.WithCancel(ctx)
+		err := s.Queue(gone, unmarked, func(ctx context.Context, j *jobs.Job) error {
+			cancel()
+			return publish(ctx, j)
+		})
+		if !errors.Is(err, jobs.ErrNotMarked) {
+			t.Fatalf("failed mark: %v, want ErrNotMarked", err)
+		}
+		if want := []store.JobID{ok.ID, unmarked.ID}; !slices.Equal(published, want) {
+			t.Fatalf("published %v, want %v", published, want)
+		}
+		published = nil
+		if n, err := s.Requeue(ctx, time.Now().Add(time.Hour), publish); err != nil || n != 2 {
+			t.Fatalf("Requeue: %d, %v", n, err)
+		}
+		if want := []store.JobID{lost.ID, unmarked.ID}; !slices.Equal(published, want) {
+			t.Fatalf("requeued %v, want %v", published, want)
+		}
+	})
+}

@@ -312,11 +312,11 @@ func (w *Watcher) submit(ctx context.Context, r *jobs.ExportRule) error {
 
 // publish queues job j and announces it.
 func (w *Watcher) publish(ctx context.Context, j *jobs.Job) error {
-	if _, err := w.deps.Broker.PublishJob(ctx, string(j.Kind), j.ID, jobs.EncodeMessage(j.ID)); err != nil {
-		return fmt.Errorf("queue export %s: %w", j.ID, err)
-	}
-	if err := w.deps.Jobs.MarkQueued(ctx, j.ID); err != nil {
+	err := w.deps.Jobs.Queue(ctx, j, w.deps.Broker.QueueJob)
+	if errors.Is(err, jobs.ErrNotMarked) {
 		w.log.WarnContext(ctx, "mark export queued", "job_id", j.ID, "error", err)
+	} else if err != nil {
+		return fmt.Errorf("queue export %s: %w", j.ID, err)
 	}
 	subject, err := broker.EventSubject(j.Repo, string(j.Kind), j.ID)
 	if err != nil {
