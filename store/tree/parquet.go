@@ -95,12 +95,12 @@ var rangeRows = sync.Pool{New: func() any {
 
 type rowBuffers struct {
 	rows []rangeRow
-	out  []byte // the paths and addresses of rows
+	out  []byte // the paths, addresses and ETags of rows, written out
 	prev []byte // the last path and address of the batch before
 }
 
 // encodeRange hands the Parquet writer encodeBatch rows at a time, with
-// batchBytes for their paths and addresses (a batch ends early when they
+// batchBytes for the strings they write out (a batch ends early when these
 // do not fit), so that encoding a range takes the same memory whatever its
 // length, beyond the Parquet writer's own pages.
 const (
