@@ -570,16 +570,20 @@ func TestJobJSON(t *testing.T) {
 	}
 }
 
+// createImport creates an import job of repo-a in s.
+func createImport(t *testing.T, s *jobs.Store) *jobs.Job {
+	t.Helper()
+	j, err := s.Create(t.Context(), newJob(jobs.KindImport, "repo-a"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return j
+}
+
 func TestRequeue(t *testing.T) {
 	forEachBackend(t, func(t *testing.T, s *jobs.Store, clk *clock) {
 		ctx := t.Context()
-		create := func() *jobs.Job {
-			j, err := s.Create(ctx, newJob(jobs.KindImport, "repo-a"))
-			if err != nil {
-				t.Fatal(err)
-			}
-			return j
-		}
+		create := func() *jobs.Job { return createImport(t, s) }
 		lost, queued, started := create(), create(), create()
 		if err := s.MarkQueued(ctx, queued.ID); err != nil {
 			t.Fatal(err)
@@ -630,13 +634,7 @@ func TestRequeue(t *testing.T) {
 func TestQueue(t *testing.T) {
 	forEachBackend(t, func(t *testing.T, s *jobs.Store, clk *clock) {
 		ctx := t.Context()
-		create := func() *jobs.Job {
-			j, err := s.Create(ctx, newJob(jobs.KindImport, "repo-a"))
-			if err != nil {
-				t.Fatal(err)
-			}
-			return j
-		}
+		create := func() *jobs.Job { return createImport(t, s) }
 		var published []store.JobID
 		publish := func(_ context.Context, j *jobs.Job) error {
 			published = append(published, j.ID)
