@@ -273,7 +273,9 @@ func (m *Manager) load(ctx context.Context, ns Namespace, key cacheKey, objKey s
 
 // putFile stores the file encode produces at objKey unless it is known to
 // exist already. It reports whether it wrote, and the file's size when
-// known.
+// known. It encodes holding an encode slot and uploads holding an upload
+// slot (Config.ManagerEncodes, ManagerUploads), so that the files many
+// Writers hold at once are bounded.
 //
 // A file the manager does not know is uploaded without first asking
 // whether it exists: files are named by their content, so writing one that
@@ -284,21 +286,19 @@ func (m *Manager) putFile(ctx context.Context, ns Namespace, key cacheKey, objKe
 		return false, size, nil
 	}
 	var buf bytes.Buffer
-	if err := encode(&buf); err != nil {
+	if err := withSlot(ctx, m.encodes, func() error { return encode(&buf) }); err != nil {
 		return false, 0, err
 	}
-	size, err := m.upload(ctx, ns, key, objKey, &buf)
-	return err == nil, size, err
-}
-
-// upload stores the encoded file buf at objKey and remembers it.
-func (m *Manager) upload(ctx context.Context, ns Namespace, key cacheKey, objKey string, buf *bytes.Buffer) (int64, error) {
 	size := int64(buf.Len())
-	if _, err := ns.Store.Put(ctx, ns.Bucket, objKey, buf, size, block.PutOptions{ContentType: parquetContentType}); err != nil {
-		return 0, err
+	err := withSlot(ctx, m.uploads, func() error {
+		_, err := ns.Store.Put(ctx, ns.Bucket, objKey, &buf, size, block.PutOptions{ContentType: parquetContentType})
+		return err
+	})
+	if err != nil {
+		return false, 0, err
 	}
 	m.known.Add(key, size)
-	return size, nil
+	return true, size, nil
 }
 
 // withSlot runs f holding a token of slots (nil: no bound).

@@ -150,26 +150,21 @@ func (w *Writer) fail() error {
 // already, and returns the file's size when known. It takes run over: its
 // bytes are recycled once the file is encoded, before the upload.
 func (m *Manager) writeRange(ctx context.Context, ns Namespace, id RangeID, run *pendingRange) (int64, error) {
-	key := makeKey(ns, kindRange, string(id))
-	if size, ok := m.known.Get(key); ok {
-		m.recycle(run.chunks)
-		return size, nil
-	}
-	var buf bytes.Buffer
-	err := withSlot(ctx, m.encodes, func() error { return encodeRange(&buf, run) })
-	m.recycle(run.chunks)
-	if err != nil {
-		return 0, fmt.Errorf("write range %s: %w", id, err)
-	}
-	var size int64
-	err = withSlot(ctx, m.uploads, func() (err error) {
-		size, err = m.upload(ctx, ns, key, ns.RangeKey(id), &buf)
-		return err
+	encoded := false
+	written, size, err := m.putFile(ctx, ns, makeKey(ns, kindRange, string(id)), ns.RangeKey(id), func(buf *bytes.Buffer) error {
+		defer m.recycle(run.chunks)
+		encoded = true
+		return encodeRange(buf, run)
 	})
+	if !encoded {
+		m.recycle(run.chunks)
+	}
 	if err != nil {
 		return 0, fmt.Errorf("write range %s: %w", id, err)
 	}
-	m.rangesWritten.Add(1)
+	if written {
+		m.rangesWritten.Add(1)
+	}
 	return size, nil
 }
 

@@ -142,7 +142,8 @@ type Handler struct {
 	kv      kv.Store
 	sources Resolver
 	// writer writes the shards' ranges: the graph's tree configuration,
-	// with synchronous writes and Config.Uploads uploads at once.
+	// with synchronous writes, Config.Encodes encodes and Config.Uploads
+	// uploads at once.
 	writer *tree.Manager
 	// listSlots holds a token per listing page held (Config.ListPages).
 	listSlots chan struct{}
