@@ -49,6 +49,13 @@ type Config struct {
 	// holds one range at a time. For many Writers at once, whose memory
 	// matters more than each one's speed.
 	SyncWrites bool
+	// SpillDir, with SyncWrites, makes a Writer keep in memory only the
+	// chunk of its pending range it is filling, about 16 KiB, and write
+	// the chunks it has filled to an unnamed file in this directory,
+	// read back when the range is encoded: its memory is then the same
+	// however long its ranges, at the cost of writing and reading about
+	// 40 bytes per entry. Default "": pending ranges are held in memory.
+	SpillDir string
 }
 
 // Validate reports whether c (after defaults) is usable.
@@ -71,6 +78,8 @@ func (c Config) Validate() error {
 		return fmt.Errorf("%w: tree ManagerEncodes %d: must not be negative", errInvalidConfig, c.ManagerEncodes)
 	case d.ManagerUploads < 0:
 		return fmt.Errorf("%w: tree ManagerUploads %d: must not be negative", errInvalidConfig, c.ManagerUploads)
+	case d.SpillDir != "" && !d.SyncWrites:
+		return fmt.Errorf("%w: tree SpillDir needs SyncWrites: a Writer spills one range at a time", errInvalidConfig)
 	}
 	return nil
 }

@@ -326,13 +326,17 @@ func (m *Manager) newChunk(min int) []byte {
 	return make([]byte, 0, pendingChunk)
 }
 
-// recycle takes back the chunks of a range that is no longer needed.
-// Chunks made larger for a long entry are left to the garbage collector.
-func (m *Manager) recycle(chunks [][]byte) {
-	for _, c := range chunks {
+// release takes back the chunks of a range that is no longer needed, and
+// frees its spill file for the next range. Chunks made larger for a long
+// entry are left to the garbage collector.
+func (m *Manager) release(p *pendingRange) {
+	for _, c := range p.chunks {
 		if cap(c) == pendingChunk {
 			m.chunks.Put(&c)
 		}
+	}
+	if p.spill != nil {
+		p.spill.reset()
 	}
 }
 

@@ -94,9 +94,10 @@ var rangeRows = sync.Pool{New: func() any {
 }}
 
 type rowBuffers struct {
-	rows []rangeRow
-	out  []byte // the paths, addresses and ETags of rows, written out
-	prev []byte // the last path and address of the batch before
+	rows  []rangeRow
+	out   []byte    // the paths, addresses and ETags of rows, written out
+	prev  [2][]byte // the last path, address and content type of the batch before
+	chunk []byte    // a spilled chunk of the pending range, read back
 }
 
 // encodeRange hands the Parquet writer encodeBatch rows at a time, with
@@ -111,11 +112,14 @@ const (
 // encodeRange writes the range file of the entries of p to buf.
 func encodeRange(buf *bytes.Buffer, p *pendingRange) error {
 	rb := rangeRows.Get().(*rowBuffers)
-	r := newPendingReader(p, rb.out)
+	r := newPendingReader(p, rb.out, rb.chunk)
 	defer func() {
 		clear(rb.rows) // the rows share bytes that are reused next
 		if cap(r.out) == batchBytes {
 			rb.out = r.out[:0]
+		}
+		if cap(r.scratch) == pendingChunk {
+			rb.chunk = r.scratch
 		}
 		rangeRows.Put(rb)
 	}()
@@ -139,6 +143,9 @@ func encodeRange(buf *bytes.Buffer, p *pendingRange) error {
 	}
 	if r.more() {
 		return fmt.Errorf("%w: more than %d entries", errBadEncoding, p.count)
+	}
+	if r.err != nil {
+		return r.err
 	}
 	return w.Close()
 }

@@ -256,9 +256,9 @@ func TestPendingReaderBatches(t *testing.T) {
 	}
 	entries[5].Address = strings.Repeat("y", 20000)
 	run := runOf(entries)
-	r := newPendingReader(run, make([]byte, 0, 8<<10))
+	r := newPendingReader(run, make([]byte, 0, 8<<10), nil)
 	rows := make([]rangeRow, len(entries))
-	var prev []byte
+	var prev [2][]byte
 	var sizes []int
 	var got []rangeRow
 	for r.more() {

@@ -21,11 +21,14 @@ import (
 // their bytes, so a pending entry takes a fraction of the memory of a
 // store.Entry, and nothing in it is a pointer for the garbage collector to
 // follow. Chunks of one size are recycled (Manager.newChunk), so a range
-// that grows copies nothing and leaves nothing behind.
+// that grows copies nothing and leaves nothing behind. A range with a
+// spill file writes each chunk it has filled there and fills the same
+// chunk again, so it holds one chunk in memory however long it grows.
 //
 // The range's id is hashed from the canonical encodings as entries arrive.
 type pendingRange struct {
-	chunks    [][]byte // no entry spans two chunks
+	chunks    [][]byte   // no entry spans two chunks
+	spill     *spillFile // when not nil, holds the chunks before the last
 	count     int
 	canonical int64 // bytes of the entries' canonical encodings
 	size      int64 // sum of the entries' Size
@@ -45,25 +48,49 @@ const (
 )
 
 // add appends e, which sorts after every entry added before. A chunk that
-// has no room for it is followed by one from newChunk (nil: allocate),
-// which takes at least the bytes asked for.
-func (p *pendingRange) add(e *store.Entry, newChunk func(min int) []byte) {
+// has no room for it is written to the spill file and reused, or, without
+// one, followed by one from newChunk (nil: allocate), which takes at least
+// the bytes asked for. An error is the spill file's: e is not added.
+func (p *pendingRange) add(e *store.Entry, newChunk func(min int) []byte) error {
+	if err := p.room(maxPendingLen(e), newChunk); err != nil {
+		return err
+	}
 	if p.count == 0 {
 		p.first = e.Path
 		p.hash = newHasher(rangeTag)
 	}
 	p.canonical += int64(p.hash.addEntry(e))
-	n := maxPendingLen(e)
-	if len(p.chunks) == 0 || cap(p.chunks[len(p.chunks)-1])-len(p.chunks[len(p.chunks)-1]) < n {
-		if newChunk == nil {
-			newChunk = func(min int) []byte { return make([]byte, 0, max(min, pendingChunk)) }
-		}
-		p.chunks = append(p.chunks, newChunk(n))
-	}
 	c := &p.chunks[len(p.chunks)-1]
 	*c = p.appendEntry(*c, e)
 	p.count++
 	p.size += e.Size
+	return nil
+}
+
+// room makes sure the last chunk has room for n more bytes.
+func (p *pendingRange) room(n int, newChunk func(min int) []byte) error {
+	last := len(p.chunks) - 1
+	if last >= 0 && cap(p.chunks[last])-len(p.chunks[last]) >= n {
+		return nil
+	}
+	if newChunk == nil {
+		newChunk = func(min int) []byte { return make([]byte, 0, max(min, pendingChunk)) }
+	}
+	if last < 0 || p.spill == nil {
+		p.chunks = append(p.chunks, newChunk(n))
+		return nil
+	}
+	c := p.chunks[last]
+	if len(c) > 0 {
+		if err := p.spill.write(c); err != nil {
+			return err
+		}
+	}
+	if cap(c) < n {
+		c = newChunk(n) // the smaller one is left to the garbage collector
+	}
+	p.chunks[last] = c[:0]
+	return nil
 }
 
 // appendEntry appends the pending encoding of e against the entry before.
@@ -119,9 +146,13 @@ func isHexETag(etag string) bool {
 	return true
 }
 
-// bytes returns the bytes the pending range holds.
+// bytes returns the bytes of the pending range's encoding, in memory and
+// spilled.
 func (p *pendingRange) bytes() int {
 	n := 0
+	if p.spill != nil {
+		n = int(p.spill.size)
+	}
 	for _, c := range p.chunks {
 		n += len(c)
 	}
@@ -151,44 +182,93 @@ var (
 
 // pendingReader reads the entries of a pendingRange back as range file
 // rows, a batch at a time. The strings of the rows share memory with the
-// pending chunks and with out, which holds the paths, addresses and hex
-// ETags written out; they are valid only while both are neither modified
-// nor reused, that is, until the next batch.
+// pending chunks (or with scratch, for a spilled one) and with out, which
+// holds the paths, addresses and hex ETags written out; they are valid only
+// while these are neither modified nor reused, that is, until the next
+// batch. A batch ends with a spilled chunk, whose bytes the next one
+// overwrites.
 type pendingReader struct {
-	b      []byte   // the rest of the chunk being read
-	chunks [][]byte // the chunks after it
-	out    []byte   // never grows past its capacity
-	err    error
-	full   bool // out had no room for a string of the row being read
+	b       []byte   // the rest of the chunk being read
+	chunks  [][]byte // the chunks in memory after it
+	spill   *spillFile
+	spilled int   // the spilled chunks read
+	off     int64 // where the next spilled chunk starts
+	scratch []byte
+	// inScratch reports that b is a spilled chunk, read into scratch
+	inScratch bool
+	out       []byte // never grows past its capacity
+	err       error
+	full      bool // out had no room for a string of the row being read
 	// the fields of the row before, to which the next is coded
 	path, addr, ctype string
 	mtime             int64
 }
 
-func newPendingReader(p *pendingRange, out []byte) pendingReader {
-	return pendingReader{chunks: p.chunks, out: out[:0]}
+// newPendingReader reads p; out and scratch (may be nil) are its buffers
+// for the strings written out and for spilled chunks.
+func newPendingReader(p *pendingRange, out, scratch []byte) pendingReader {
+	return pendingReader{chunks: p.chunks, spill: p.spill, out: out[:0], scratch: scratch}
 }
 
 // more reports whether bytes remain to be read.
 func (r *pendingReader) more() bool {
-	for len(r.b) == 0 && len(r.chunks) > 0 {
-		r.b, r.chunks = r.chunks[0], r.chunks[1:]
+	if len(r.b) > 0 || r.spill != nil && r.spilled < len(r.spill.lens) {
+		return true
 	}
-	return len(r.b) > 0
+	for _, c := range r.chunks {
+		if len(c) > 0 {
+			return true
+		}
+	}
+	return false
+}
+
+// load makes b the next chunk once b is used up, reading a spilled one
+// into scratch, over the one before; it reports whether bytes remain.
+func (r *pendingReader) load() bool {
+	for len(r.b) == 0 {
+		switch {
+		case r.spill != nil && r.spilled < len(r.spill.lens):
+			var err error
+			r.scratch, err = r.spill.readAt(r.spilled, r.off, r.scratch)
+			if err != nil {
+				r.err = err
+				r.b, r.chunks, r.spill = nil, nil, nil
+				return false
+			}
+			r.b, r.inScratch = r.scratch, true
+			r.off += int64(len(r.scratch))
+			r.spilled++
+		case len(r.chunks) > 0:
+			r.b, r.chunks, r.inScratch = r.chunks[0], r.chunks[1:], false
+		default:
+			return false
+		}
+	}
+	return true
 }
 
 // batch reads rows into dst until dst is full, out has no room for the
-// next row, or the entries run out; it returns how many it read. It reads
-// at least one row while entries remain: out grows for a row that does not
-// fit an empty out. A batch reuses out, so prev keeps the last path and
-// address of the batch before, to which the first row is front-coded.
-func (r *pendingReader) batch(dst []rangeRow, prev *[]byte) (int, error) {
-	kept := append(append((*prev)[:0], r.path...), r.addr...)
-	r.path, r.addr = viewOf(kept[:len(r.path)]), viewOf(kept[len(r.path):])
-	*prev = kept
+// next row, a spilled chunk or the entries run out; it returns how many it
+// read. It reads at least one row while entries remain: out grows for a
+// row that does not fit an empty out. A batch reuses out and scratch, so
+// prev keeps the last path, address and content type of the batch before,
+// to which its first row is coded. It keeps them in turns in its two
+// buffers: they may be kept already, from a batch before, in the other.
+func (r *pendingReader) batch(dst []rangeRow, prev *[2][]byte) (int, error) {
+	kept := append(append(append(prev[1][:0], r.path...), r.addr...), r.ctype...)
+	prev[0], prev[1] = kept, prev[0]
+	np, na := len(r.path), len(r.addr)
+	r.path, r.addr, r.ctype = viewOf(kept[:np]), viewOf(kept[np:np+na]), viewOf(kept[np+na:])
 	r.out = r.out[:0]
 	n := 0
-	for n < len(dst) && r.more() {
+	for n < len(dst) {
+		if len(r.b) == 0 && r.inScratch && n > 0 {
+			break // the next chunk is read over the rows' bytes
+		}
+		if !r.load() {
+			break
+		}
 		err := r.row(&dst[n])
 		switch {
 		case err == nil:
@@ -201,14 +281,14 @@ func (r *pendingReader) batch(dst []rangeRow, prev *[]byte) (int, error) {
 			r.out = make([]byte, 0, 2*cap(r.out)+1)
 		}
 	}
-	return n, nil
+	return n, r.err
 }
 
 func (r *pendingReader) fail() {
 	if r.err == nil {
 		r.err = errBadEncoding
 	}
-	r.b, r.chunks = nil, nil
+	r.b, r.chunks, r.spill = nil, nil, nil
 }
 
 func (r *pendingReader) uvarint() uint64 { return readNumber(r, binary.Uvarint) }

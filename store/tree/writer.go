@@ -27,6 +27,7 @@ type Writer struct {
 	gc  context.Context // canceled when an upload fails
 
 	pending pendingRange
+	spill   *spillFile // the pending range's filled chunks (Config.SpillDir)
 
 	last    string // last key added, entry or range
 	hasLast bool
@@ -43,6 +44,10 @@ type Writer struct {
 // the writer makes, including the one Close makes.
 func (m *Manager) NewWriter(ctx context.Context, ns Namespace) *Writer {
 	w := &Writer{m: m, ctx: ctx, ns: ns}
+	if m.cfg.SpillDir != "" {
+		w.spill = &spillFile{dir: m.cfg.SpillDir}
+		w.pending.spill = w.spill
+	}
 	w.g, w.gc = errgroup.WithContext(ctx)
 	w.g.SetLimit(m.cfg.WriteConcurrency)
 	if err := ns.Validate(); err != nil {
@@ -71,7 +76,10 @@ func (w *Writer) Add(e *store.Entry) error {
 // in order.
 func (w *Writer) add(e *store.Entry) error {
 	p := &w.pending
-	p.add(e, w.m.newChunk)
+	if err := p.add(e, w.m.newChunk); err != nil {
+		w.err = err
+		return err
+	}
 	w.last, w.hasLast = e.Path, true
 	if w.m.isBoundary(e.Path) || p.count >= w.m.cfg.MaxEntries || p.canonical >= w.m.cfg.MaxBytes {
 		return w.cut()
@@ -95,7 +103,7 @@ func (m *Manager) endsOnBoundary(r *RangeInfo) bool {
 // cut ends the pending range and starts its upload.
 func (w *Writer) cut() error {
 	run := w.pending
-	w.pending = pendingRange{}
+	w.pending = pendingRange{spill: w.spill} // with SyncWrites: free once run is written
 	id := run.id()
 	idx := len(w.ranges)
 	w.ranges = append(w.ranges, RangeInfo{
@@ -106,7 +114,7 @@ func (w *Writer) cut() error {
 		Bytes:  run.size,
 	})
 	if w.discard {
-		w.m.recycle(run.chunks)
+		w.m.release(&run)
 		return nil
 	}
 	if w.gc.Err() != nil {
@@ -148,16 +156,16 @@ func (w *Writer) fail() error {
 
 // writeRange stores range id holding the entries of run unless it exists
 // already, and returns the file's size when known. It takes run over: its
-// bytes are recycled once the file is encoded, before the upload.
+// bytes are released once the file is encoded, before the upload.
 func (m *Manager) writeRange(ctx context.Context, ns Namespace, id RangeID, run *pendingRange) (int64, error) {
 	encoded := false
 	written, size, err := m.putFile(ctx, ns, makeKey(ns, kindRange, string(id)), ns.RangeKey(id), func(buf *bytes.Buffer) error {
-		defer m.recycle(run.chunks)
+		defer m.release(run)
 		encoded = true
 		return encodeRange(buf, run)
 	})
 	if !encoded {
-		m.recycle(run.chunks)
+		m.release(run)
 	}
 	if err != nil {
 		return 0, fmt.Errorf("write range %s: %w", id, err)
@@ -235,7 +243,9 @@ func (w *Writer) closeRanges() ([]RangeInfo, error) {
 		}
 	}
 	w.closed = true
-	if err := w.g.Wait(); err != nil {
+	err := w.g.Wait()
+	w.closeSpill()
+	if err != nil {
 		w.err = err
 		return nil, err
 	}
@@ -266,6 +276,13 @@ func (w *Writer) Abort() {
 	w.closed = true
 	w.pending = pendingRange{}
 	_ = w.g.Wait()
+	w.closeSpill()
+}
+
+func (w *Writer) closeSpill() {
+	if w.spill != nil {
+		w.spill.close()
+	}
 }
 
 func (w *Writer) check() error {

@@ -49,7 +49,9 @@ type Config struct {
 	// SortBuffer is the memory, in bytes, an external sort of an unordered
 	// listing holds before it spills a sorted run to disk. Default 64 MiB.
 	SortBuffer int64
-	// TempDir holds the external sort's runs. Default os.TempDir().
+	// TempDir holds the external sort's runs, and the entries of the
+	// ranges the shards are filling (tree.Config.SpillDir). Default
+	// os.TempDir().
 	TempDir string
 	// HistoryDepth is how many first-parent commits of the branch a
 	// finalize searches for a commit of the same job before it commits.
@@ -172,13 +174,18 @@ func New(cfg Config, deps Deps) (*Handler, error) {
 	// at a time, so that a worker's memory depends on how many shards it
 	// runs, not on their size.
 	tcfg.SyncWrites = true
+	// A shard keeps the range it fills on disk but for its last 16 KiB,
+	// so that its memory does not depend on how long ranges grow, which
+	// is longer in a large import than in a small one.
+	tcfg.SpillDir = h.cfg.TempDir
 	tcfg.ManagerEncodes = h.cfg.Encodes
 	tcfg.ManagerUploads = h.cfg.Uploads
 	tcfg.CacheRanges = 1 // the writer reads nothing back
-	// Remembering the ranges written spares only rewriting one that an
-	// import writes twice: a few suffice, and the memory stays the same
-	// however many ranges the worker writes.
-	tcfg.KnownIDs = 1024
+	// Remembering the ranges written spares only rewriting one that a
+	// shard retried in the same worker writes again: the last few
+	// suffice, and a worker remembering more would hold more the more
+	// ranges it writes.
+	tcfg.KnownIDs = 64
 	w, err := tree.NewManager(tcfg)
 	if err != nil {
 		return nil, err
