@@ -88,6 +88,7 @@ func (s *Store) List(ctx context.Context, bucket string, opts block.ListOptions)
 			return block.ListPage{}, mapError("list", bucket, opts.Prefix, err)
 		}
 		n := len(page.Items)
+		page.Items = slices.Grow(page.Items, len(res.Objects)+len(res.Prefixes))
 		for _, o := range res.Objects {
 			if o.Key > opts.StartAfter {
 				page.Items = append(page.Items, block.ListItem{Key: o.Key, Object: block.ObjectInfo{

@@ -3,7 +3,9 @@ package s3_test
 import (
 	"bytes"
 	"context"
+	"crypto/md5"
 	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -97,6 +99,40 @@ func TestS3PutMultipart(t *testing.T) {
 		if err != nil || st2.ETag != info.ETag || st2.Size != info.Size {
 			t.Fatalf("Stat = %+v, %v; Put said %+v", st2, err, info)
 		}
+	}
+}
+
+// TestS3PutBuffer: bytes in a bytes.Buffer are uploaded in one request
+// with their checksums, read to the end, and kept as they were; a buffer
+// larger than a part still takes the multipart path, and one shorter than
+// the size given is refused.
+func TestS3PutBuffer(t *testing.T) {
+	ctx := context.Background()
+	srv := miniotest.Start(t)
+	srv.MakeBucket(t, "buf")
+	st := srv.NewStore(t, func(c *s3.Config) { c.PartSize = 5 << 20 })
+	data := []byte("range file bytes \x00\xff")
+	buf := bytes.NewBuffer(slices.Clone(data))
+	opts := block.PutOptions{ContentType: "application/vnd.apache.parquet", Metadata: map[string]string{"kind": "range"}}
+	info, err := st.Put(ctx, "buf", "one", buf, int64(len(data)), opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sum := md5.Sum(data); info.ETag != hex.EncodeToString(sum[:]) || info.Size != int64(len(data)) || buf.Len() != 0 {
+		t.Fatalf("Put = %+v with %d bytes left in the buffer; want the MD5 ETag, size %d, none left", info, buf.Len(), len(data))
+	}
+	got, stat := blocktest.Get(t, st, "buf", "one")
+	if !bytes.Equal(got, data) || stat.ContentType != opts.ContentType || stat.Metadata["kind"] != "range" {
+		t.Fatalf("stored %q, %+v; want %q with the put's type and metadata", got, stat, data)
+	}
+
+	big := bytes.NewBuffer(bytes.Repeat([]byte{7}, 12<<20))
+	info, err = st.Put(ctx, "buf", "big", big, int64(big.Len()), block.PutOptions{})
+	if err != nil || !strings.HasSuffix(info.ETag, "-3") {
+		t.Fatalf("Put of 12 MiB in 5 MiB parts = %+v, %v; want a 3-part ETag", info, err)
+	}
+	if _, err := st.Put(ctx, "buf", "short", bytes.NewBufferString("abc"), 4, block.PutOptions{}); err == nil {
+		t.Fatal("Put of 3 bytes as 4 succeeded")
 	}
 }
 
