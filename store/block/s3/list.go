@@ -96,6 +96,7 @@ func (s *Store) List(ctx context.Context, bucket string, opts block.ListOptions)
 				}})
 			}
 		}
+		releaseObjects(res.Objects)
 		for _, p := range res.Prefixes {
 			if p > opts.StartAfter {
 				page.Items = append(page.Items, block.ListItem{Key: p, IsPrefix: true})

@@ -44,6 +44,25 @@ type listObject struct {
 	StorageClass string
 }
 
+// objectSlices recycles the Objects of decoded answers, read once into
+// the listing's page and then released (releaseObjects).
+var objectSlices sync.Pool
+
+// newObjects returns an empty slice with room for n objects.
+func newObjects(n int) []listObject {
+	if p, ok := objectSlices.Get().(*[]listObject); ok && cap(*p) >= n {
+		return (*p)[:0]
+	}
+	return make([]listObject, 0, n)
+}
+
+// releaseObjects hands back objects, which nothing refers to any more.
+func releaseObjects(objects []listObject) {
+	clear(objects) // let the keys go
+	objects = objects[:0]
+	objectSlices.Put(&objects)
+}
+
 // fromMinIO converts minio-go's decoded answer.
 func fromMinIO(r minio.ListBucketV2Result) listResult {
 	res := listResult{Truncated: r.IsTruncated, Next: r.NextContinuationToken, EncodingType: r.EncodingType,
@@ -146,7 +165,7 @@ var listBuffers = sync.Pool{New: func() any { return new(bytes.Buffer) }}
 // sizeHint is how many objects the answer may hold. Nothing of the result
 // refers to doc.
 func decodeListV2(doc []byte, sizeHint int) (listResult, error) {
-	d := listDecoder{res: listResult{Objects: make([]listObject, 0, sizeHint)}, depth: -1}
+	d := listDecoder{res: listResult{Objects: newObjects(sizeHint)}, depth: -1}
 	lx := xml.NewLexer(parse.NewInputBytes(doc))
 	for {
 		tt, data := lx.Next()
