@@ -285,21 +285,32 @@ func (m *Manager) putFile(ctx context.Context, ns Namespace, key cacheKey, objKe
 	if size, ok := m.known.Get(key); ok {
 		return false, size, nil
 	}
-	var buf bytes.Buffer
-	if err := withSlot(ctx, m.encodes, func() error { return encode(&buf) }); err != nil {
+	buf := fileBuffers.Get().(*bytes.Buffer)
+	buf.Reset()
+	if err := withSlot(ctx, m.encodes, func() error { return encode(buf) }); err != nil {
 		return false, 0, err
 	}
 	size := int64(buf.Len())
 	err := withSlot(ctx, m.uploads, func() error {
-		_, err := ns.Store.Put(ctx, ns.Bucket, objKey, &buf, size, block.PutOptions{ContentType: parquetContentType})
+		_, err := ns.Store.Put(ctx, ns.Bucket, objKey, buf, size, block.PutOptions{ContentType: parquetContentType})
 		return err
 	})
 	if err != nil {
+		// Not recycled: a failed request's body may still be read.
 		return false, 0, err
+	}
+	if buf.Cap() <= maxPooledFile {
+		fileBuffers.Put(buf)
 	}
 	m.known.Add(key, size)
 	return true, size, nil
 }
+
+// fileBuffers recycles the buffers files are encoded into, up to
+// maxPooledFile bytes: a range file of imported objects is about 35 KB.
+var fileBuffers = sync.Pool{New: func() any { return new(bytes.Buffer) }}
+
+const maxPooledFile = 1 << 20
 
 // withSlot runs f holding a token of slots (nil: no bound).
 func withSlot(ctx context.Context, slots chan struct{}, f func() error) error {

@@ -45,7 +45,7 @@ func (s *spillFile) write(c []byte) error {
 func (s *spillFile) readAt(i int, off int64, buf []byte) ([]byte, error) {
 	n := s.lens[i]
 	if cap(buf) < n {
-		buf = make([]byte, n)
+		buf = make([]byte, max(n, pendingChunk))
 	}
 	buf = buf[:n]
 	if _, err := s.f.ReadAt(buf, off); err != nil {
