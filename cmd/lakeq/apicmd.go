@@ -90,6 +90,7 @@ func runAPI(cmd *cobra.Command, g *globals, f *apiFlags) error {
 			if err != nil {
 				return err
 			}
+			probeObjects(ctx, objects, log)
 			if resolver, err = newResolver(objects, nil, f.importAllow); err != nil {
 				return err
 			}

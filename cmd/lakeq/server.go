@@ -19,6 +19,7 @@ import (
 	"github.com/lakeq/lakeq/store/auth"
 	"github.com/lakeq/lakeq/store/block"
 	"github.com/lakeq/lakeq/store/block/local"
+	"github.com/lakeq/lakeq/store/block/s3"
 	"github.com/lakeq/lakeq/store/graph"
 	"github.com/lakeq/lakeq/store/jobs"
 	"github.com/lakeq/lakeq/store/kv"
@@ -138,6 +139,17 @@ func newResolver(objects, blocks block.Store, allow []string) (*block.Resolver, 
 		AllowedRoots: roots,
 		OpenLocal:    func(dir string) (block.Store, error) { return local.New(dir) },
 	})
+}
+
+// probeObjects asks the S3 endpoint once, at start-up (see s3.Probe). No
+// answer is logged, not fatal: the endpoint may come up later, and jobs
+// are retried.
+func probeObjects(ctx context.Context, objects *s3.Store, log *slog.Logger) {
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	if err := objects.Probe(ctx); err != nil {
+		log.WarnContext(ctx, "S3 endpoint does not answer yet", "error", err.Error())
+	}
 }
 
 // initialCredentials are the admin credentials a server start-up created;

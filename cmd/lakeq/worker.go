@@ -256,11 +256,12 @@ func runWorker(cmd *cobra.Command, f *workerFlags) error {
 	})
 	lc.add(component{
 		name: "store",
-		start: func(context.Context) error {
+		start: func(ctx context.Context) error {
 			objects, err := s3.New(f.s3)
 			if err != nil {
 				return err
 			}
+			probeObjects(ctx, objects, log)
 			if resolver, err = newResolver(objects, nil, f.importAllow); err != nil {
 				return err
 			}

@@ -25,3 +25,6 @@ func SlowLists(s *Store) int64 { return s.slowLists.Load() }
 
 // Core returns s's minio-go core client.
 func (s *Store) Core() minio.Core { return s.core }
+
+// KnowsMinIO reports whether s has learnt that its endpoint is MinIO.
+func KnowsMinIO(s *Store) bool { return s.server.kind.Load() == serverMinIO }

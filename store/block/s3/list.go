@@ -173,6 +173,20 @@ func (s *Store) takeToken(bucket string, opts block.ListOptions) (string, bool) 
 
 // isMinIO reports whether the endpoint is MinIO, asking it (a HEAD of
 // bucket) if no response has told yet.
+// Probe sends the endpoint one request, a listing of the buckets whose
+// answer is not used, and returns an error when no answer came. From the
+// answer, even a refusal, the store learns whether the endpoint is MinIO,
+// which its first listing would otherwise ask before it starts: a process
+// that probes at start-up spares its first job that round trip, and shows
+// an unreachable endpoint at once.
+func (s *Store) Probe(ctx context.Context) error {
+	_, err := s.client.ListBuckets(ctx)
+	if err != nil && s.server.kind.Load() == serverUnknown {
+		return fmt.Errorf("s3: probe %s: %w", s.cfg.Endpoint, err)
+	}
+	return nil
+}
+
 func (s *Store) isMinIO(ctx context.Context, bucket string) bool {
 	if s.server.kind.Load() == serverUnknown {
 		s.client.BucketExists(ctx, bucket)

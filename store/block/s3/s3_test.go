@@ -136,6 +136,32 @@ func TestS3PutBuffer(t *testing.T) {
 	}
 }
 
+// TestS3Probe: a probe learns that the endpoint is MinIO, even with
+// credentials it refuses, and fails when nothing answers.
+func TestS3Probe(t *testing.T) {
+	ctx := context.Background()
+	srv := miniotest.Start(t)
+	for name, edit := range map[string]func(*s3.Config){
+		"credentials": func(*s3.Config) {},
+		"wrong secret": func(c *s3.Config) { c.SecretAccessKey = "wrong-secret" },
+	} {
+		st := srv.NewStore(t, edit)
+		if s3.KnowsMinIO(st) {
+			t.Fatalf("%s: MinIO known before any request", name)
+		}
+		if err := st.Probe(ctx); err != nil {
+			t.Fatalf("%s: Probe: %v", name, err)
+		}
+		if !s3.KnowsMinIO(st) {
+			t.Fatalf("%s: MinIO not known after a probe", name)
+		}
+	}
+	down := srv.NewStore(t, func(c *s3.Config) { c.Endpoint = "127.0.0.1:1" })
+	if err := down.Probe(ctx); err == nil {
+		t.Fatal("Probe of a closed port succeeded")
+	}
+}
+
 func TestS3CredentialsChecked(t *testing.T) {
 	srv := miniotest.Start(t)
 	srv.MakeBucket(t, "private")
