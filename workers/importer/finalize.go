@@ -68,7 +68,9 @@ func (h *Handler) finalize(ctx context.Context, rt *workers.Run) error {
 	if err != nil {
 		return classify(err)
 	}
+	warm := h.readHeadTree(ctx, j.Repo, req.Branch, ns)
 	imported, err := trees.WriteMetaRange(ctx, ns, ranges)
+	<-warm
 	if err != nil {
 		return classify(fmt.Errorf("import %s: write metarange: %w", j.ID, err))
 	}
@@ -123,6 +125,22 @@ func (h *Handler) finalize(ctx context.Context, rt *workers.Run) error {
 		return classify(fmt.Errorf("import into %s: %w", req.Branch, err))
 	}
 	return h.complete(ctx, rt, c, imported, total)
+}
+
+// readHeadTree reads the metarange of the branch's head into the tree
+// cache, in the background: the commit replaces the import into it, and
+// against a remote endpoint reading it while the import's own metarange
+// is written spares the commit a round trip. Errors are left to the
+// commit, which reads it again. The channel is closed when done.
+func (h *Handler) readHeadTree(ctx context.Context, repo store.RepoID, branch store.BranchID, ns tree.Namespace) <-chan struct{} {
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		if head, err := h.graph.GetCommit(ctx, repo, store.Ref(branch)); err == nil && head.MetaRangeID != "" {
+			_, _ = h.graph.Trees().GetMetaRange(ctx, ns, head.MetaRangeID)
+		}
+	}()
+	return done
 }
 
 // complete records the job's result and drops its working state.
