@@ -10,8 +10,9 @@ type Iterator struct {
 	store  Store
 	bucket string
 	opts   ListOptions
-	page   []ListItem
+	page   []ListItem // the page, when it is not packed
 	pos    int
+	packed []byte // the rest of the page, packed (see packItems)
 	done   bool
 	err    error
 	cur    ListItem
@@ -36,8 +37,8 @@ func (it *Iterator) Next() bool {
 	if it.err != nil {
 		return false
 	}
-	for it.pos >= len(it.page) {
-		it.page = nil // not held while the next page is on its way
+	for it.pos >= len(it.page) && len(it.packed) == 0 {
+		it.page, it.packed = nil, nil // not held while the next page is on its way
 		it.release()
 		if it.done {
 			return false
@@ -66,6 +67,18 @@ func (it *Iterator) Next() bool {
 		if len(page.Items) > 0 {
 			it.opts.StartAfter = page.Items[len(page.Items)-1].Key
 		}
+		if packable(it.page) {
+			it.packed, it.page = packItems(it.page, it.bucket), nil
+		}
+	}
+	if len(it.packed) > 0 {
+		it.packed = unpackItem(it.packed, it.bucket, &it.cur)
+		if len(it.packed) == 0 {
+			// Callers keep the page's last item while the next page is
+			// on its way: it does not hold the page.
+			it.cur = cloneItem(it.cur, it.bucket)
+		}
+		return true
 	}
 	it.cur = it.page[it.pos]
 	it.pos++
@@ -83,7 +96,7 @@ func (it *Iterator) release() {
 // Close stops the iteration early: it drops the page and gives back its
 // slot. Next returns false afterwards.
 func (it *Iterator) Close() {
-	it.page, it.pos, it.done = nil, 0, true
+	it.page, it.pos, it.packed, it.done = nil, 0, nil, true
 	it.release()
 }
 

@@ -1,0 +1,68 @@
+package block
+
+import (
+	"context"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+	"unsafe"
+)
+
+// pages lists fixed pages, one per List call, in order.
+type pages struct {
+	Store
+	pages []ListPage
+	calls int
+}
+
+func (p *pages) List(context.Context, string, ListOptions) (ListPage, error) {
+	page := p.pages[p.calls]
+	p.calls++
+	// Items are the store's: the iterator must not rely on them staying.
+	return ListPage{Items: append([]ListItem(nil), page.Items...), Truncated: page.Truncated}, nil
+}
+
+// TestIteratorPacksPages: an iterator gives back every item as the store
+// listed it, field for field, whether it holds the page packed (plain
+// items) or as it came (metadata, a time not in UTC), and the items stay
+// whole after the iterator moves on.
+func TestIteratorPacksPages(t *testing.T) {
+	mod := time.Date(2026, 11, 22, 12, 0, 0, 123456789, time.UTC)
+	plain := []ListItem{
+		{Key: "a/", IsPrefix: true},
+		{Key: "a/b c%+#", Object: ObjectInfo{Bucket: "bkt", Key: "a/b c%+#", Size: 7, ETag: "d41d8cd98f00b204e9800998ecf8427e", LastModified: mod}},
+		{Key: "a/ключ", Object: ObjectInfo{Bucket: "bkt", Key: "a/ключ", Size: 0, LastModified: mod.Add(-time.Hour)}},
+		{Key: "a/" + strings.Repeat("k", 1000), Object: ObjectInfo{Bucket: "bkt", Key: "a/" + strings.Repeat("k", 1000), Size: 1 << 40, ETag: "abc-12", ContentType: "text/csv"}},
+		{Key: "b", Object: ObjectInfo{Bucket: "other", Key: "b-own", Size: -1, LastModified: time.Unix(-5, 7).UTC()}},
+		{Key: "c"},
+	}
+	withMeta := []ListItem{{Key: "d", Object: ObjectInfo{Bucket: "bkt", Key: "d", Metadata: map[string]string{"k": "v"}}}}
+	local := []ListItem{{Key: "e", Object: ObjectInfo{Bucket: "bkt", Key: "e", LastModified: mod.In(time.FixedZone("X", 3600))}}}
+	if !packable(plain) || packable(withMeta) || packable(local) {
+		t.Fatalf("packable: plain %v, with metadata %v, local time %v; want true, false, false", packable(plain), packable(withMeta), packable(local))
+	}
+	st := &pages{pages: []ListPage{{Items: plain, Truncated: true}, {Items: withMeta, Truncated: true}, {Items: local}}}
+	it := ListAll(context.Background(), st, "bkt", ListOptions{})
+	var got []ListItem
+	for it.Next() {
+		got = append(got, it.Item())
+	}
+	if err := it.Err(); err != nil {
+		t.Fatal(err)
+	}
+	want := append(append(append([]ListItem(nil), plain...), withMeta...), local...)
+	if len(got) != len(want) {
+		t.Fatalf("%d items, want %d", len(got), len(want))
+	}
+	for i := range want {
+		if !reflect.DeepEqual(got[i], want[i]) {
+			t.Errorf("item %d:\n got %+v\nwant %+v", i, got[i], want[i])
+		}
+	}
+	// The packed page is smaller than the items it holds.
+	b := packItems(plain[1:3], "bkt")
+	if size := len(b); size >= 2*int(unsafe.Sizeof(ListItem{})) {
+		t.Errorf("two items packed in %d bytes, no fewer than their %d-byte structs", size, 2*unsafe.Sizeof(ListItem{}))
+	}
+}
