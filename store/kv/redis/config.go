@@ -115,6 +115,13 @@ func (c Config) parseURLs() ([]*goredis.Options, error) {
 	return opts, nil
 }
 
+// connBuffer is the size of each connection's read and write buffers.
+// The store's commands and replies are small (a job, a commit, a page of
+// keys), and a busy worker keeps a connection for each goroutine waiting on
+// Redis: go-redis's 32 KiB each made up a tenth of an import worker's heap.
+// Longer replies are read in more than one read.
+const connBuffer = 8 << 10
+
 // newClient returns a client for c, which must be valid and have its
 // defaults applied. The client bounds every call by its context.
 func (c Config) newClient() (goredis.UniversalClient, error) {
@@ -130,6 +137,7 @@ func (c Config) newClient() (goredis.UniversalClient, error) {
 		if c.PoolSize > 0 {
 			o.PoolSize = c.PoolSize
 		}
+		o.ReadBufferSize, o.WriteBufferSize = connBuffer, connBuffer
 		o.ContextTimeoutEnabled = true
 		return goredis.NewClient(o), nil
 	}
@@ -142,6 +150,8 @@ func (c Config) newClient() (goredis.UniversalClient, error) {
 		ReadTimeout:           first.ReadTimeout,
 		WriteTimeout:          first.WriteTimeout,
 		PoolSize:              first.PoolSize,
+		ReadBufferSize:        connBuffer,
+		WriteBufferSize:       connBuffer,
 		ContextTimeoutEnabled: true,
 	}
 	for _, o := range opts {
