@@ -17,8 +17,8 @@ import (
 // content-defined ranges, and ranges into a metarange. It uploads up to
 // Config.WriteConcurrency ranges while the caller keeps adding, so it holds
 // at most that many ranges plus the pending one in memory, the pending one
-// compactly encoded (see pendingRange). A Writer is not safe for
-// concurrent use.
+// compactly encoded (see pendingRange), and with Config.SpillDir all but
+// its last 16 KiB on disk. A Writer is not safe for concurrent use.
 type Writer struct {
 	m   *Manager
 	ctx context.Context // the caller's context, for Close
@@ -103,7 +103,9 @@ func (m *Manager) endsOnBoundary(r *RangeInfo) bool {
 // cut ends the pending range and starts its upload.
 func (w *Writer) cut() error {
 	run := w.pending
-	w.pending = pendingRange{spill: w.spill} // with SyncWrites: free once run is written
+	// A spill file is the writer's, and writes are then synchronous: run
+	// is encoded, and the file free again, before the next Add.
+	w.pending = pendingRange{spill: w.spill}
 	id := run.id()
 	idx := len(w.ranges)
 	w.ranges = append(w.ranges, RangeInfo{
