@@ -255,23 +255,7 @@ func TestPendingReaderBatches(t *testing.T) {
 		entries[i] = store.Entry{Path: keyOf(i), Address: "s3://bucket/" + strings.Repeat("x", 3000) + keyOf(i)}
 	}
 	entries[5].Address = strings.Repeat("y", 20000)
-	run := runOf(entries)
-	r := newPendingReader(run, make([]byte, 0, 8<<10), nil)
-	rows := make([]rangeRow, len(entries))
-	var prev [2][]byte
-	var sizes []int
-	var got []rangeRow
-	for r.more() {
-		n, err := r.batch(rows, &prev)
-		if err != nil || n == 0 {
-			t.Fatalf("batch %d: %d rows, %v", len(sizes), n, err)
-		}
-		sizes = append(sizes, n)
-		for _, row := range rows[:n] {
-			row.Path, row.Address = strings.Clone(row.Path), strings.Clone(row.Address)
-			got = append(got, row)
-		}
-	}
+	sizes, got := readBatches(t, runOf(entries), 8<<10)
 	// 8 KiB holds two of the 3 KiB addresses; the 20,000-byte one grows
 	// the room, which then holds it and the last.
 	if want := []int{2, 2, 1, 2}; !slices.Equal(sizes, want) {
@@ -291,4 +275,25 @@ func appendEntries(entries []store.Entry) []byte {
 		b = appendEntry(b, &entries[i])
 	}
 	return b
+}
+
+// readBatches reads p batch by batch, with room for outBytes of strings,
+// and returns the rows of each batch and copies of all the rows.
+func readBatches(t *testing.T, p *pendingRange, outBytes int) (sizes []int, got []rangeRow) {
+	t.Helper()
+	r := newPendingReader(p, make([]byte, 0, outBytes), nil)
+	rows := make([]rangeRow, p.count)
+	var prev [2][]byte
+	for r.more() {
+		n, err := r.batch(rows, &prev)
+		if err != nil || n == 0 {
+			t.Fatalf("batch %d: %d rows, %v", len(sizes), n, err)
+		}
+		sizes = append(sizes, n)
+		for _, row := range rows[:n] {
+			row.Path, row.Address, row.ContentType = strings.Clone(row.Path), strings.Clone(row.Address), strings.Clone(row.ContentType)
+			got = append(got, row)
+		}
+	}
+	return sizes, got
 }

@@ -105,23 +105,7 @@ func TestPendingReaderSpilled(t *testing.T) {
 	if len(p.chunks) != 1 || len(p.spill.lens) < 2 {
 		t.Fatalf("%d chunks in memory, %d spilled; want 1 and several", len(p.chunks), len(p.spill.lens))
 	}
-	// How many entries each chunk holds, from the offsets of the spilled ones.
-	var perChunk []int
-	r := newPendingReader(&p, make([]byte, 0, batchBytes), nil)
-	rows := make([]rangeRow, len(entries))
-	var prev [2][]byte
-	var got []rangeRow
-	for r.more() {
-		n, err := r.batch(rows, &prev)
-		if err != nil || n == 0 {
-			t.Fatalf("batch %d: %d rows, %v", len(perChunk), n, err)
-		}
-		perChunk = append(perChunk, n)
-		for _, row := range rows[:n] {
-			row.Path, row.Address, row.ContentType = strings.Clone(row.Path), strings.Clone(row.Address), strings.Clone(row.ContentType)
-			got = append(got, row)
-		}
-	}
+	perChunk, got := readBatches(t, &p, batchBytes)
 	if len(perChunk) != len(p.spill.lens)+1 {
 		t.Errorf("%d batches %v, want one per chunk: %d spilled and one in memory", len(perChunk), perChunk, len(p.spill.lens))
 	}
