@@ -20,10 +20,10 @@ import (
 
 // Flags of a packed item.
 const (
-	packPrefix     = 1 << iota // IsPrefix
-	packOwnKey                 // Object.Key differs from Key: it follows
-	packOwnBucket              // Object.Bucket differs from the listing's: it follows
-	packModified               // LastModified is not zero: it follows
+	packPrefix    = 1 << iota // IsPrefix
+	packOwnKey                // Object.Key differs from Key: it follows
+	packOwnBucket             // Object.Bucket differs from the listing's: it follows
+	packModified              // LastModified is not zero: it follows
 )
 
 // packable reports whether items can be packed and unpacked unchanged.

@@ -142,7 +142,7 @@ func TestS3Probe(t *testing.T) {
 	ctx := context.Background()
 	srv := miniotest.Start(t)
 	for name, edit := range map[string]func(*s3.Config){
-		"credentials": func(*s3.Config) {},
+		"credentials":  func(*s3.Config) {},
 		"wrong secret": func(c *s3.Config) { c.SecretAccessKey = "wrong-secret" },
 	} {
 		st := srv.NewStore(t, edit)
