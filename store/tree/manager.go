@@ -307,10 +307,12 @@ func (m *Manager) putFile(ctx context.Context, ns Namespace, key cacheKey, objKe
 }
 
 // fileBuffers recycles the buffers files are encoded into, up to
-// maxPooledFile bytes: a range file of imported objects is about 35 KB.
+// maxPooledFile bytes: a range file of imported objects of the average
+// length is about 40 KB. Larger ones are left to the garbage collector, so
+// that the pool does not keep buffers of the longest ranges a worker meets.
 var fileBuffers = sync.Pool{New: func() any { return new(bytes.Buffer) }}
 
-const maxPooledFile = 1 << 20
+const maxPooledFile = 64 << 10
 
 // withSlot runs f holding a token of slots (nil: no bound).
 func withSlot(ctx context.Context, slots chan struct{}, f func() error) error {

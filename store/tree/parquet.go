@@ -43,11 +43,14 @@ type metaRangeRow struct {
 
 var (
 	// rangeWriterOptions compress with Snappy (fastSnappy), in pages of
-	// at most 64 KiB (which bounds a column's buffer), and keep page
-	// bounds only where a query can use them.
+	// at most 64 KiB (which bounds a column's buffer) and row groups of at
+	// most rangeRowGroup rows (which bounds the column chunks held until
+	// the group is written), and keep page bounds only where a query can
+	// use them.
 	rangeWriterOptions = []parquet.WriterOption{
 		parquet.Compression(&fastSnappy{}),
 		parquet.PageBufferSize(64 << 10),
+		parquet.MaxRowsPerRowGroup(rangeRowGroup),
 		parquet.CreatedBy("lakeq", "", ""),
 		parquet.SkipPageBounds("address"),
 		parquet.SkipPageBounds("etag"),
@@ -67,6 +70,11 @@ var (
 	}
 )
 
+// rangeRowGroup is the most rows of a row group of a range file: as many
+// as a range holds on average, so that encoding a long range takes the
+// memory of an average one.
+const rangeRowGroup = DefaultTargetEntries
+
 // fastSnappy is the Snappy codec of range files. It encodes with s2's
 // standard Snappy mode where parquet-go's codec takes the "better" one,
 // whose tables, of 288 KiB for a page of 16 to 64 KiB against 64 KiB, a
@@ -85,9 +93,17 @@ func readRows[T any](data []byte) ([]T, error) {
 	rows := make([]T, f.NumRows())
 	r := parquet.NewGenericReader[T](f)
 	defer r.Close()
-	n, err := r.Read(rows)
-	if err != nil && !errors.Is(err, io.EOF) {
-		return nil, err
+	// A read ends at a row group's end: read on until all are read.
+	n := 0
+	for n < len(rows) {
+		m, err := r.Read(rows[n:])
+		n += m
+		if errors.Is(err, io.EOF) || err == nil && m == 0 {
+			break
+		}
+		if err != nil {
+			return nil, err
+		}
 	}
 	if n != len(rows) {
 		return nil, fmt.Errorf("read %d of %d rows", n, len(rows))

@@ -57,6 +57,13 @@ func TestWriterSpills(t *testing.T) {
 		t.Fatalf("spilled writer wrote metarange %s, in-memory one %s", got, want)
 	}
 	requireEntries(t, readAllEntries(t, m, ns, got), entries)
+	ranges, err := m.GetMetaRange(ctx, ns, got)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.ContainsFunc(ranges, func(r RangeInfo) bool { return r.Count > 2*rangeRowGroup }) {
+		t.Fatalf("no range of more than %d entries, so of several row groups, was read back", 2*rangeRowGroup)
+	}
 	requireEmptyDir(t, dir)
 	if w.spill.f != nil {
 		t.Fatal("spill file still open after Close")
