@@ -102,6 +102,9 @@ func TestWorkerRole(t *testing.T) {
 	if out := a.stdout.String(); !strings.Contains(out, "Kinds:       export, import") {
 		t.Fatalf("worker banner:\n%s", out)
 	}
+	if log := a.stderr.String(); strings.Contains(log, probeWarning) {
+		t.Fatalf("worker warned of a running S3 endpoint:\n%s", log)
+	}
 	env := testEnv(t, "LAKEQ_ENDPOINT="+api.endpoint, "LAKEQ_ACCESS_KEY_ID="+walkKeyID, "LAKEQ_SECRET_ACCESS_KEY="+walkSecret)
 
 	runLakeq(t, env, "repo", "create", "lakeq://on-workers", "s3://lakeq/on-workers/")
@@ -168,6 +171,33 @@ func TestWorkerRole(t *testing.T) {
 
 // TestWorkerRoleBadConfig checks that `lakeq worker` refuses bad settings
 // before connecting to anything.
+// probeWarning is what a server logs when its S3 endpoint does not answer
+// at start-up.
+const probeWarning = "S3 endpoint does not answer yet"
+
+// TestWorkerProbesS3: a worker whose S3 endpoint does not answer says so at
+// start-up, and starts all the same: the endpoint may come up later.
+func TestWorkerProbesS3(t *testing.T) {
+	rds := redistest.Start(t)
+	nats, err := natsserver.New(natsserver.Config{Port: natsserver.RandomPort, StoreDir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := nats.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = nats.Stop(context.Background()) })
+	w := startWorker(t, testEnv(t,
+		"LAKEQ_REDIS_URL="+rds.URL(),
+		"LAKEQ_REDIS_KEY_PREFIX="+rds.NewKeyPrefix(),
+		"LAKEQ_S3_ENDPOINT=127.0.0.1:1",
+		"LAKEQ_NATS_URL="+nats.ClientURL(),
+	))
+	if log := w.stderr.String(); !strings.Contains(log, probeWarning) || !strings.Contains(log, "127.0.0.1:1") {
+		t.Fatalf("worker log, want %q naming the endpoint:\n%s", probeWarning, log)
+	}
+}
+
 func TestWorkerRoleBadConfig(t *testing.T) {
 	tests := []struct {
 		name string
