@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/lakeq/lakeq/store"
@@ -16,6 +17,19 @@ func TestConnectDeclaresStreamsIdempotently(t *testing.T) {
 	s := startServer(t)
 	cfg := testConfig(t, s.ClientURL())
 	b1 := connect(t, cfg)
+	// The server announces each stream update.
+	nc, err := nats.Connect(s.ClientURL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	updates, err := nc.SubscribeSync("$JS.EVENT.ADVISORY.STREAM.UPDATED.>")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := nc.Flush(); err != nil {
+		t.Fatal(err)
+	}
 	b2 := connect(t, cfg) // same declarations again: no error, no change
 
 	want := map[string]struct {
@@ -69,6 +83,15 @@ func TestConnectDeclaresStreamsIdempotently(t *testing.T) {
 	}
 	if got := st.CachedInfo().Config.MaxAge; got != time.Hour {
 		t.Fatalf("events max age after update = %s, want 1h", got)
+	}
+	// The only update the server announced is b3's, of the events stream:
+	// declaring unchanged streams updates nothing.
+	msg, err := updates.NextMsg(10 * time.Second)
+	if err != nil {
+		t.Fatalf("no stream update announced after a changed declaration: %v", err)
+	}
+	if msg.Subject != "$JS.EVENT.ADVISORY.STREAM.UPDATED."+StreamEvents {
+		t.Fatalf("first stream update announced: %s, want the events stream's", msg.Subject)
 	}
 	if n := streamMsgs(t, b3, StreamJobs); n != 1 {
 		t.Fatalf("jobs stream holds %d messages after redeclaring, want 1", n)

@@ -2,7 +2,9 @@ package broker
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -54,9 +56,44 @@ func (b *Broker) streamConfigs() []jetstream.StreamConfig {
 // configuration.
 func (b *Broker) declareStreams(ctx context.Context) error {
 	for _, sc := range b.streamConfigs() {
-		if _, err := b.js.CreateOrUpdateStream(ctx, sc); err != nil {
+		if err := b.declareStream(ctx, sc); err != nil {
 			return fmt.Errorf("declare stream %s: %w", sc.Name, err)
 		}
 	}
 	return nil
+}
+
+// declareStream creates stream sc, or updates it when it differs from sc
+// in what lakeq declares. Every process declares the streams when it
+// connects: an update of a stream that has not changed would only make the
+// server rewrite its configuration while other processes create their
+// consumers on it.
+func (b *Broker) declareStream(ctx context.Context, sc jetstream.StreamConfig) error {
+	st, err := b.js.Stream(ctx, sc.Name)
+	switch {
+	case errors.Is(err, jetstream.ErrStreamNotFound):
+		// Another process creating it meanwhile with the same
+		// configuration is no error.
+		_, err = b.js.CreateStream(ctx, sc)
+		return err
+	case err != nil:
+		return err
+	case declared(st.CachedInfo().Config, sc):
+		return nil
+	}
+	_, err = b.js.UpdateStream(ctx, sc)
+	return err
+}
+
+// declared reports whether have, a stream's configuration, is want in
+// everything lakeq declares.
+func declared(have, want jetstream.StreamConfig) bool {
+	return have.Description == want.Description &&
+		slices.Equal(have.Subjects, want.Subjects) &&
+		have.Retention == want.Retention &&
+		have.Storage == want.Storage &&
+		have.Discard == want.Discard &&
+		have.Replicas == want.Replicas &&
+		have.Duplicates == want.Duplicates &&
+		have.MaxAge == want.MaxAge
 }
