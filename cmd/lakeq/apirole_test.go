@@ -1,14 +1,12 @@
 package main
 
 import (
-	"context"
 	"os"
 	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
 
-	"github.com/lakeq/lakeq/broker/natsserver"
 	"github.com/lakeq/lakeq/store/block/s3/miniotest"
 	"github.com/lakeq/lakeq/store/kv/redis/redistest"
 )
@@ -21,14 +19,7 @@ func TestAPIRole(t *testing.T) {
 	rds := redistest.Start(t)
 	minio := miniotest.Start(t)
 	minio.MakeBucket(t, "lakeq")
-	nats, err := natsserver.New(natsserver.Config{Port: natsserver.RandomPort, StoreDir: t.TempDir()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := nats.Start(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = nats.Stop(context.Background()) })
+	nats := startNATS(t)
 
 	env := testEnv(t,
 		"LAKEQ_LISTEN=127.0.0.1:0",

@@ -15,6 +15,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/lakeq/lakeq/broker/natsserver"
 )
 
 // binDir holds the lakeq binaries the tests build once: `lakeq` for the
@@ -253,4 +255,19 @@ func runLakeqErr(t *testing.T, env []string, args ...string) (string, error) {
 		return stdout.String(), errors.Join(err, errors.New(stderr.String()))
 	}
 	return stdout.String(), nil
+}
+
+// startNATS starts an embedded NATS server with JetStream on a random
+// port, stopped when the test ends.
+func startNATS(t *testing.T) *natsserver.Server {
+	t.Helper()
+	s, err := natsserver.New(natsserver.Config{Port: natsserver.RandomPort, StoreDir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = s.Stop(context.Background()) })
+	return s
 }

@@ -11,7 +11,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/lakeq/lakeq/broker/natsserver"
 	"github.com/lakeq/lakeq/store/block"
 	"github.com/lakeq/lakeq/store/block/s3/miniotest"
 	"github.com/lakeq/lakeq/store/kv/redis/redistest"
@@ -76,14 +75,7 @@ func TestWorkerRole(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	nats, err := natsserver.New(natsserver.Config{Port: natsserver.RandomPort, StoreDir: t.TempDir()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := nats.Start(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = nats.Stop(context.Background()) })
+	nats := startNATS(t)
 
 	shared := []string{
 		"LAKEQ_REDIS_URL=" + rds.URL(),
@@ -179,14 +171,7 @@ const probeWarning = "S3 endpoint does not answer yet"
 // start-up, and starts all the same: the endpoint may come up later.
 func TestWorkerProbesS3(t *testing.T) {
 	rds := redistest.Start(t)
-	nats, err := natsserver.New(natsserver.Config{Port: natsserver.RandomPort, StoreDir: t.TempDir()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := nats.Start(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = nats.Stop(context.Background()) })
+	nats := startNATS(t)
 	w := startWorker(t, testEnv(t,
 		"LAKEQ_REDIS_URL="+rds.URL(),
 		"LAKEQ_REDIS_KEY_PREFIX="+rds.NewKeyPrefix(),
