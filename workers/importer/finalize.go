@@ -34,9 +34,11 @@ func (h *Handler) finalize(ctx context.Context, rt *workers.Run) error {
 	if err != nil {
 		return err
 	}
-	if c, err := h.findCommit(ctx, j.Repo, store.Ref(req.Branch), j.ID); err != nil {
+	c, head, err := h.findCommit(ctx, j.Repo, store.Ref(req.Branch), j.ID)
+	switch {
+	case err != nil:
 		return classify(err)
-	} else if c != nil {
+	case c != nil:
 		return h.complete(ctx, rt, c, "", j.Progress.Done)
 	}
 	p, err := h.loadPlan(ctx, j.ID)
@@ -68,7 +70,7 @@ func (h *Handler) finalize(ctx context.Context, rt *workers.Run) error {
 	if err != nil {
 		return classify(err)
 	}
-	warm := h.readHeadTree(ctx, j.Repo, req.Branch, ns)
+	warm := h.readTree(ctx, ns, head)
 	imported, err := trees.WriteMetaRange(ctx, ns, ranges)
 	<-warm
 	if err != nil {
@@ -79,7 +81,7 @@ func (h *Handler) finalize(ctx context.Context, rt *workers.Run) error {
 		if rt.Canceled(ctx) {
 			return "", workers.ErrCanceled
 		}
-		prev, err := h.findCommit(ctx, j.Repo, store.Ref(head.ID), j.ID)
+		prev, _, err := h.findCommit(ctx, j.Repo, store.Ref(head.ID), j.ID)
 		if err != nil {
 			return "", err
 		}
@@ -113,7 +115,7 @@ func (h *Handler) finalize(ctx context.Context, rt *workers.Run) error {
 		Metadata:   req.CommitMetadata(j.ID),
 		AllowEmpty: true,
 	}
-	c, err := h.graph.CommitTree(ctx, j.Repo, req.Branch, params, req.Force, build)
+	c, err = h.graph.CommitTree(ctx, j.Repo, req.Branch, params, req.Force, build)
 	switch {
 	case errors.Is(err, errCommitted):
 		c = found
@@ -127,18 +129,21 @@ func (h *Handler) finalize(ctx context.Context, rt *workers.Run) error {
 	return h.complete(ctx, rt, c, imported, total)
 }
 
-// readHeadTree reads the metarange of the branch's head into the tree
-// cache, in the background: the commit replaces the import into it, and
-// against a remote endpoint reading it while the import's own metarange
-// is written spares the commit a round trip. Errors are left to the
-// commit, which reads it again. The channel is closed when done.
-func (h *Handler) readHeadTree(ctx context.Context, repo store.RepoID, branch store.BranchID, ns tree.Namespace) <-chan struct{} {
+// readTree reads the metarange of commit head (nil: none) into the tree
+// cache, in the background: the commit replaces the import into the
+// branch head's tree, and against a remote endpoint reading it while the
+// import's own metarange is written spares the commit a round trip. Errors
+// are left to the commit, which reads it again. The channel is closed when
+// done.
+func (h *Handler) readTree(ctx context.Context, ns tree.Namespace, head *graph.Commit) <-chan struct{} {
 	done := make(chan struct{})
+	if head == nil || head.MetaRangeID == "" {
+		close(done)
+		return done
+	}
 	go func() {
 		defer close(done)
-		if head, err := h.graph.GetCommit(ctx, repo, store.Ref(branch)); err == nil && head.MetaRangeID != "" {
-			_, _ = h.graph.Trees().GetMetaRange(ctx, ns, head.MetaRangeID)
-		}
+		_, _ = h.graph.Trees().GetMetaRange(ctx, ns, head.MetaRangeID)
 	}()
 	return done
 }
@@ -161,16 +166,17 @@ func (h *Handler) complete(ctx context.Context, rt *workers.Run, c *graph.Commit
 }
 
 // findCommit returns the commit of job id among the last
-// Config.HistoryDepth first-parent commits of ref, or nil.
-func (h *Handler) findCommit(ctx context.Context, repo store.RepoID, ref store.Ref, id store.JobID) (*graph.Commit, error) {
+// Config.HistoryDepth first-parent commits of ref, or nil, and the commit
+// ref resolves to (nil for an empty history).
+func (h *Handler) findCommit(ctx context.Context, repo store.RepoID, ref store.Ref, id store.JobID) (found, head *graph.Commit, err error) {
 	commits, _, err := h.graph.Log(ctx, repo, ref, graph.LogOptions{FirstParent: true, Amount: h.cfg.HistoryDepth})
-	if err != nil {
-		return nil, err
+	if err != nil || len(commits) == 0 {
+		return nil, nil, err
 	}
 	for _, c := range commits {
 		if c.Metadata[jobs.MetadataJobID] == string(id) {
-			return c, nil
+			return c, commits[0], nil
 		}
 	}
-	return nil, nil
+	return nil, commits[0], nil
 }

@@ -171,8 +171,6 @@ func (s *Store) takeToken(bucket string, opts block.ListOptions) (string, bool) 
 	return s.tokens.take(tokenKey(bucket, opts.Prefix, opts.Delimiter, opts.StartAfter))
 }
 
-// isMinIO reports whether the endpoint is MinIO, asking it (a HEAD of
-// bucket) if no response has told yet.
 // Probe sends the endpoint one request, a listing of the buckets whose
 // answer is not used, and returns an error when no answer came. From the
 // answer, even a refusal, the store learns whether the endpoint is MinIO,
@@ -187,6 +185,8 @@ func (s *Store) Probe(ctx context.Context) error {
 	return nil
 }
 
+// isMinIO reports whether the endpoint is MinIO, asking it (a HEAD of
+// bucket) if no response has told yet.
 func (s *Store) isMinIO(ctx context.Context, bucket string) bool {
 	if s.server.kind.Load() == serverUnknown {
 		s.client.BucketExists(ctx, bucket)
