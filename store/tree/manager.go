@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"sync"
 	"sync/atomic"
 
@@ -126,8 +127,8 @@ func (m *Manager) writeMetaRange(ctx context.Context, ns Namespace, ranges []Ran
 	}
 	id := metaRangeIDOf(ranges)
 	key := makeKey(ns, kindMetaRange, string(id))
-	written, _, err := m.putFile(ctx, ns, key, ns.MetaRangeKey(id), func(buf *bytes.Buffer) error {
-		return encodeMetaRange(buf, ranges)
+	written, _, err := m.putFile(ctx, ns, key, ns.MetaRangeKey(id), newMemoryOut(0), func(w io.Writer) error {
+		return encodeMetaRange(w, ranges)
 	})
 	if err != nil {
 		return "", fmt.Errorf("write metarange %s: %w", id, err)
@@ -271,45 +272,81 @@ func (m *Manager) load(ctx context.Context, ns Namespace, key cacheKey, objKey s
 	return v.(*decoded), nil
 }
 
-// putFile stores the file encode produces at objKey unless it is known to
-// exist already. It reports whether it wrote, and the file's size when
-// known. It encodes holding an encode slot and uploads holding an upload
-// slot (Config.ManagerEncodes, ManagerUploads), so that the files many
-// Writers hold at once are bounded.
+// putFile stores the file encode writes to out at objKey unless it is
+// known to exist already. It reports whether it wrote, and the file's size
+// when known. It encodes holding an encode slot and uploads holding an
+// upload slot (Config.ManagerEncodes, ManagerUploads), so that the files
+// many Writers hold at once are bounded.
 //
 // A file the manager does not know is uploaded without first asking
 // whether it exists: files are named by their content, so writing one that
 // exists rewrites the same bytes, and on a remote store the extra round
 // trip of the question costs more than the rare rewrite.
-func (m *Manager) putFile(ctx context.Context, ns Namespace, key cacheKey, objKey string, encode func(*bytes.Buffer) error) (bool, int64, error) {
+func (m *Manager) putFile(ctx context.Context, ns Namespace, key cacheKey, objKey string, out fileOut, encode func(io.Writer) error) (bool, int64, error) {
 	if size, ok := m.known.Get(key); ok {
+		out.recycle()
 		return false, size, nil
 	}
-	buf := fileBuffers.Get().(*bytes.Buffer)
-	buf.Reset()
-	if err := withSlot(ctx, m.encodes, func() error { return encode(buf) }); err != nil {
+	var body io.Reader
+	var size int64
+	err := withSlot(ctx, m.encodes, func() error {
+		if err := encode(out); err != nil {
+			return err
+		}
+		var err error
+		body, size, err = out.finish()
+		return err
+	})
+	if err != nil {
 		return false, 0, err
 	}
-	size := int64(buf.Len())
-	err := withSlot(ctx, m.uploads, func() error {
-		_, err := ns.Store.Put(ctx, ns.Bucket, objKey, buf, size, block.PutOptions{ContentType: parquetContentType})
+	err = withSlot(ctx, m.uploads, func() error {
+		_, err := ns.Store.Put(ctx, ns.Bucket, objKey, body, size, block.PutOptions{ContentType: parquetContentType})
 		return err
 	})
 	if err != nil {
 		// Not recycled: a failed request's body may still be read.
 		return false, 0, err
 	}
-	if buf.Cap() <= maxPooledFile {
-		fileBuffers.Put(buf)
-	}
+	out.recycle()
 	m.known.Add(key, size)
 	return true, size, nil
+}
+
+// fileOut is where putFile has a file encoded before it uploads it: a
+// recycled buffer (memoryOut), or a spill file (spillFile.tail).
+type fileOut interface {
+	io.Writer
+	// finish ends the writes and returns the file for the upload.
+	finish() (body io.Reader, size int64, err error)
+	// recycle gives back what holds the file, once it is uploaded.
+	recycle()
+}
+
+// memoryOut is a fileOut in a buffer of fileBuffers.
+type memoryOut struct{ *bytes.Buffer }
+
+// newMemoryOut returns a memoryOut with room for hint bytes.
+func newMemoryOut(hint int) memoryOut {
+	buf := fileBuffers.Get().(*bytes.Buffer)
+	buf.Reset()
+	buf.Grow(hint)
+	return memoryOut{buf}
+}
+
+func (o memoryOut) finish() (io.Reader, int64, error) { return o.Buffer, int64(o.Len()), nil }
+
+func (o memoryOut) recycle() {
+	if o.Cap() <= maxPooledFile {
+		fileBuffers.Put(o.Buffer)
+	}
 }
 
 // fileBuffers recycles the buffers files are encoded into, up to
 // maxPooledFile bytes: a range file of imported objects of the average
 // length is about 40 KB. Larger ones are left to the garbage collector, so
-// that the pool does not keep buffers of the longest ranges a worker meets.
+// that the pool does not keep buffers of the longest ranges a worker meets
+// (a Writer with a spill file encodes those into it).
 var fileBuffers = sync.Pool{New: func() any { return new(bytes.Buffer) }}
 
 const maxPooledFile = 64 << 10

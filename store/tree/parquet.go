@@ -45,11 +45,13 @@ var (
 	// rangeWriterOptions compress with Snappy (fastSnappy), in pages of
 	// at most 64 KiB (which bounds a column's buffer) and row groups of at
 	// most rangeRowGroup rows (which bounds the column chunks held until
-	// the group is written), and keep page bounds only where a query can
+	// the group is written), write straight to the fileOut (a buffer, or
+	// one buffered already), and keep page bounds only where a query can
 	// use them.
 	rangeWriterOptions = []parquet.WriterOption{
 		parquet.Compression(&fastSnappy{}),
 		parquet.PageBufferSize(64 << 10),
+		parquet.WriteBufferSize(0),
 		parquet.MaxRowsPerRowGroup(rangeRowGroup),
 		parquet.CreatedBy("lakeq", "", ""),
 		parquet.SkipPageBounds("address"),
@@ -135,8 +137,8 @@ const (
 	batchBytes  = 64 << 10
 )
 
-// encodeRange writes the range file of the entries of p to buf.
-func encodeRange(buf *bytes.Buffer, p *pendingRange) error {
+// encodeRange writes the range file of the entries of p to out.
+func encodeRange(out io.Writer, p *pendingRange) error {
 	rb := rangeRows.Get().(*rowBuffers)
 	r := newPendingReader(p, rb.out, rb.chunk)
 	defer func() {
@@ -149,10 +151,7 @@ func encodeRange(buf *bytes.Buffer, p *pendingRange) error {
 		}
 		rangeRows.Put(rb)
 	}()
-	// The file takes fewer bytes than the pending entries, unless they
-	// hold metadata: grown once, not doubled a dozen times.
-	buf.Grow(p.bytes())
-	w := parquet.NewGenericWriter[rangeRow](buf, rangeWriterOptions...)
+	w := parquet.NewGenericWriter[rangeRow](out, rangeWriterOptions...)
 	for read := 0; read < p.count; {
 		n, err := r.batch(rb.rows[:min(encodeBatch, p.count-read)], &rb.prev)
 		if err != nil {
@@ -211,12 +210,12 @@ func decodeRange(data []byte) ([]store.Entry, error) {
 	return entries, nil
 }
 
-func encodeMetaRange(buf *bytes.Buffer, ranges []RangeInfo) error {
+func encodeMetaRange(out io.Writer, ranges []RangeInfo) error {
 	rows := make([]metaRangeRow, len(ranges))
 	for i, r := range ranges {
 		rows[i] = metaRangeRow{MinKey: r.MinKey, MaxKey: r.MaxKey, RangeID: string(r.ID), Count: r.Count, Bytes: r.Bytes, FileSize: r.FileSize}
 	}
-	return parquet.Write(buf, rows, metaRangeWriterOptions...)
+	return parquet.Write(out, rows, metaRangeWriterOptions...)
 }
 
 func decodeMetaRange(data []byte) ([]RangeInfo, error) {

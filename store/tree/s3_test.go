@@ -4,6 +4,7 @@ import (
 	"context"
 	"testing"
 
+	"github.com/lakeq/lakeq/store"
 	"github.com/lakeq/lakeq/store/block/s3/miniotest"
 )
 
@@ -40,6 +41,17 @@ func TestS3(t *testing.T) {
 		if len(got) != 2000 || !got[100].Equal(ptr(bulkEntry(100, 1))) || !got[1900].Equal(ptr(bulkEntry(1900, 2))) {
 			t.Fatalf("read back %d entries", len(got))
 		}
+	})
+	t.Run("spill", func(t *testing.T) {
+		// Long ranges are encoded into the spill file and uploaded from
+		// it, short ones from memory.
+		entries := make([]store.Entry, 6000)
+		for i := range entries {
+			entries[i] = entryAt(keyOf(i), i)
+		}
+		m := newManager(t, Config{TargetEntries: 4096, SyncWrites: true, SpillDir: t.TempDir()})
+		id := writeTree(t, m, ns, entries)
+		requireEntries(t, readAllEntries(t, newManager(t, Config{}), ns, id), entries)
 	})
 }
 

@@ -1,15 +1,19 @@
 package tree
 
 import (
+	"bytes"
 	"context"
 	"errors"
+	"io"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"testing"
 
 	"github.com/lakeq/lakeq/store"
+	"github.com/lakeq/lakeq/store/block"
 )
 
 // TestWriterSpills: a Writer with a spill directory holds one chunk of its
@@ -18,22 +22,25 @@ import (
 // nothing named in the directory, during the write or after.
 func TestWriterSpills(t *testing.T) {
 	ctx := context.Background()
-	entries := make([]store.Entry, 6000)
+	entries := make([]store.Entry, 8000)
 	for i := range entries {
 		entries[i] = entryAt(keyOf(i), i)
 	}
-	// Entries longer than a chunk, among short ones.
+	// Entries longer than a chunk, among short ones; ranges of both more
+	// and fewer bytes than a file buffer (maxPooledFile).
 	entries[100].Address = strings.Repeat("a", 3*pendingChunk)
 	entries[101].Address = strings.Repeat("b", pendingChunk)
 	entries[4000].Metadata = map[string]string{"k": strings.Repeat("v", 2*pendingChunk)}
 
-	cfg := Config{TargetEntries: 4096, SyncWrites: true}
+	cfg := Config{TargetEntries: 2048, SyncWrites: true}
 	want := writeTree(t, newManager(t, cfg), newNS(t, ""), entries)
 
 	dir := t.TempDir()
 	cfg.SpillDir = dir
 	m := newManager(t, cfg)
 	ns := newNS(t, "")
+	bodies := &bodyStore{Store: ns.Store}
+	ns.Store = bodies
 	w := m.NewWriter(ctx, ns)
 	spilled := 0
 	for i := range entries {
@@ -45,7 +52,7 @@ func TestWriterSpills(t *testing.T) {
 		}
 		spilled = max(spilled, len(w.spill.lens))
 	}
-	if spilled < 10 {
+	if spilled < 4 {
 		t.Fatalf("at most %d chunks spilled: the ranges never outgrew memory", spilled)
 	}
 	requireEmptyDir(t, dir)
@@ -68,6 +75,29 @@ func TestWriterSpills(t *testing.T) {
 	if w.spill.f != nil {
 		t.Fatal("spill file still open after Close")
 	}
+	// Long ranges were encoded into the spill file, short ones in memory.
+	if bodies.sections.Load() == 0 || bodies.buffers.Load() == 0 {
+		t.Fatalf("%d range files uploaded from the spill file, %d from memory; want some of each", bodies.sections.Load(), bodies.buffers.Load())
+	}
+}
+
+// bodyStore counts the range files uploaded from a part of a file and
+// from a buffer.
+type bodyStore struct {
+	block.Store
+	sections, buffers atomic.Int64
+}
+
+func (b *bodyStore) Put(ctx context.Context, bucket, key string, r io.Reader, size int64, opts block.PutOptions) (block.ObjectInfo, error) {
+	if strings.Contains(key, "/ranges/") {
+		switch r.(type) {
+		case *io.SectionReader:
+			b.sections.Add(1)
+		case *bytes.Buffer:
+			b.buffers.Add(1)
+		}
+	}
+	return b.Store.Put(ctx, bucket, key, r, size, opts)
 }
 
 // TestWriterSpillFails: a spill file that cannot be made fails the Add

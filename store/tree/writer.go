@@ -1,9 +1,9 @@
 package tree
 
 import (
-	"bytes"
 	"context"
 	"fmt"
+	"io"
 	"slices"
 	"sync"
 
@@ -158,13 +158,24 @@ func (w *Writer) fail() error {
 
 // writeRange stores range id holding the entries of run unless it exists
 // already, and returns the file's size when known. It takes run over: its
-// bytes are released once the file is encoded, before the upload.
+// bytes are released once the file is encoded, before the upload. The file
+// is encoded in memory, or, when it would not fit a recycled buffer and
+// run has a spill file, into the spill file, so that a Writer's memory
+// does not depend on how long its ranges are.
 func (m *Manager) writeRange(ctx context.Context, ns Namespace, id RangeID, run *pendingRange) (int64, error) {
+	var out fileOut
+	if n := run.bytes(); run.spill != nil && n > maxPooledFile {
+		out = run.spill.tail()
+	} else {
+		// The file takes fewer bytes than the pending entries, unless they
+		// hold metadata: grown once, not doubled a dozen times.
+		out = newMemoryOut(n)
+	}
 	encoded := false
-	written, size, err := m.putFile(ctx, ns, makeKey(ns, kindRange, string(id)), ns.RangeKey(id), func(buf *bytes.Buffer) error {
+	written, size, err := m.putFile(ctx, ns, makeKey(ns, kindRange, string(id)), ns.RangeKey(id), out, func(w io.Writer) error {
 		defer m.release(run)
 		encoded = true
-		return encodeRange(buf, run)
+		return encodeRange(w, run)
 	})
 	if !encoded {
 		m.release(run)

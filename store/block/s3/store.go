@@ -25,6 +25,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -131,8 +132,11 @@ func (s *Store) BucketExists(ctx context.Context, bucket string) (bool, error) {
 }
 
 // Put streams r to bucket/key: in one request when size is known and at
-// most PartSize, else as a multipart upload in parts of PartSize. The
-// returned ObjectInfo is built from the upload's answer, without a Stat.
+// most PartSize, else as a multipart upload in parts of PartSize. A
+// *bytes.Buffer or an *io.SectionReader that holds exactly size bytes is
+// hashed first and sent with its MD5 and SHA-256; a section is sent whole,
+// from its start. The returned ObjectInfo is built from the upload's
+// answer, without a Stat.
 func (s *Store) Put(ctx context.Context, bucket, key string, r io.Reader, size int64, opts block.PutOptions) (block.ObjectInfo, error) {
 	if err := block.ValidateKey(key); err != nil {
 		return block.ObjectInfo{}, err
@@ -145,8 +149,17 @@ func (s *Store) Put(ctx context.Context, bucket, key string, r io.Reader, size i
 	if contentType == "" {
 		contentType = "application/octet-stream"
 	}
-	if b, ok := r.(*bytes.Buffer); ok && size == int64(b.Len()) && uint64(size) <= s.cfg.PartSize {
-		return s.putBytes(ctx, bucket, key, b, contentType, meta)
+	if uint64(size) <= s.cfg.PartSize {
+		switch b := r.(type) {
+		case *bytes.Buffer:
+			if size == int64(b.Len()) {
+				return s.putBytes(ctx, bucket, key, b, contentType, meta)
+			}
+		case *io.SectionReader:
+			if size == b.Size() {
+				return s.putSection(ctx, bucket, key, b, contentType, meta)
+			}
+		}
 	}
 	body := r
 	if size >= 0 {
@@ -185,13 +198,40 @@ func (s *Store) putBytes(ctx context.Context, bucket, key string, b *bytes.Buffe
 	data := b.Bytes()
 	md := md5.Sum(data)
 	sha := sha256.Sum256(data)
-	up, err := s.core.PutObject(ctx, bucket, key, bytes.NewReader(data), int64(len(data)),
-		base64.StdEncoding.EncodeToString(md[:]), hex.EncodeToString(sha[:]),
+	info, err := s.putHashed(ctx, bucket, key, bytes.NewReader(data), int64(len(data)), md[:], sha[:], contentType, meta)
+	if err == nil {
+		b.Reset()
+	}
+	return info, err
+}
+
+// putSection uploads the whole of sr, a part of a file, as putBytes does
+// bytes in memory: it reads sr once to hash it, then again to send it, so
+// that an upload holds a copy buffer rather than the object.
+func (s *Store) putSection(ctx context.Context, bucket, key string, sr *io.SectionReader, contentType string, meta map[string]string) (block.ObjectInfo, error) {
+	md, sha := md5.New(), sha256.New()
+	buf := copyBuffers.Get().(*[]byte)
+	_, err := io.CopyBuffer(io.MultiWriter(md, sha), io.NewSectionReader(sr, 0, sr.Size()), *buf)
+	copyBuffers.Put(buf)
+	if err != nil {
+		return block.ObjectInfo{}, fmt.Errorf("s3: put %s/%s: read body: %w", bucket, key, err)
+	}
+	// minio-go seeks the body to its start for each attempt.
+	return s.putHashed(ctx, bucket, key, sr, sr.Size(), md.Sum(nil), sha.Sum(nil), contentType, meta)
+}
+
+// copyBuffers are putSection's buffers for hashing.
+var copyBuffers = sync.Pool{New: func() any { b := make([]byte, 32<<10); return &b }}
+
+// putHashed uploads body, of size bytes with the given MD5 and SHA-256, in
+// one request.
+func (s *Store) putHashed(ctx context.Context, bucket, key string, body io.Reader, size int64, md, sha []byte, contentType string, meta map[string]string) (block.ObjectInfo, error) {
+	up, err := s.core.PutObject(ctx, bucket, key, body, size,
+		base64.StdEncoding.EncodeToString(md), hex.EncodeToString(sha),
 		minio.PutObjectOptions{ContentType: contentType, UserMetadata: meta, DisableContentSha256: true})
 	if err != nil {
 		return block.ObjectInfo{}, mapError("put", bucket, key, err)
 	}
-	b.Reset()
 	return uploaded(bucket, key, up, contentType, meta), nil
 }
 
