@@ -12,7 +12,7 @@ type Iterator struct {
 	opts   ListOptions
 	page   []ListItem // the page, when it is not packed
 	pos    int
-	packed []byte // the rest of the page, packed (see packItems)
+	packed [][]byte // the rest of the page, packed (see packItems)
 	done   bool
 	err    error
 	cur    ListItem
@@ -72,7 +72,10 @@ func (it *Iterator) Next() bool {
 		}
 	}
 	if len(it.packed) > 0 {
-		it.packed = unpackItem(it.packed, it.bucket, &it.cur)
+		if it.packed[0] = unpackItem(it.packed[0], it.bucket, &it.cur); len(it.packed[0]) == 0 {
+			it.packed[0] = nil // left to the items unpacked from it
+			it.packed = it.packed[1:]
+		}
 		if len(it.packed) == 0 {
 			// Callers keep the page's last item while the next page is
 			// on its way: it does not hold the page.

@@ -7,16 +7,23 @@ import (
 	"unsafe"
 )
 
-// A packed page holds a listing page's items back to back in one buffer,
-// each as a flags byte, its strings length-prefixed and its numbers as
-// variable-length integers: about a third of the memory of the ListItems,
-// for an S3 listing. An Iterator holds its page packed, so that many
-// iterators each holding a page take little memory, and unpacks one item
-// at a time. The strings of unpacked items share the buffer, which is
-// never written again.
+// A packed page holds a listing page's items back to back in chunks of
+// packChunk bytes, each item as a flags byte, its strings length-prefixed
+// and its numbers as variable-length integers: about a third of the memory
+// of the ListItems, for an S3 listing. An Iterator holds its page packed,
+// so that many iterators each holding a page take little memory, unpacks
+// one item at a time, and drops each chunk once it has unpacked it. The
+// strings of unpacked items share the chunk, which is never written again.
+// A page in chunks of a small-object size, not in one large buffer, takes
+// no run of free pages from the heap, which a worker listing all along
+// would otherwise fragment and grow.
 //
 // Only plain pages are packed: items without metadata, whose modification
 // times are in UTC (or zero). Others are kept as they are.
+
+// packChunk is the size of the chunks of a packed page; an item longer
+// than a chunk gets one of its own.
+const packChunk = 16 << 10
 
 // Flags of a packed item.
 const (
@@ -37,19 +44,26 @@ func packable(items []ListItem) bool {
 	return true
 }
 
-// packItems returns items packed; bucket is the listing's.
-func packItems(items []ListItem, bucket string) []byte {
-	n := 0
+// packItems returns items packed, in chunks; bucket is the listing's.
+func packItems(items []ListItem, bucket string) [][]byte {
+	var chunks [][]byte
+	var b []byte
 	for i := range items {
 		it := &items[i]
-		n += 1 + 6*binary.MaxVarintLen64 + len(it.Key) + len(it.Object.Key) + len(it.Object.Bucket) +
+		n := 1 + 6*binary.MaxVarintLen64 + len(it.Key) + len(it.Object.Key) + len(it.Object.Bucket) +
 			len(it.Object.ETag) + len(it.Object.ContentType)
+		if cap(b)-len(b) < n {
+			if len(b) > 0 {
+				chunks = append(chunks, b)
+			}
+			b = make([]byte, 0, max(n, packChunk))
+		}
+		b = appendItem(b, it, bucket)
 	}
-	b := make([]byte, 0, n)
-	for i := range items {
-		b = appendItem(b, &items[i], bucket)
+	if len(b) > 0 {
+		chunks = append(chunks, b)
 	}
-	return b
+	return chunks
 }
 
 func appendItem(b []byte, it *ListItem, bucket string) []byte {

@@ -2,6 +2,7 @@ package block
 
 import (
 	"context"
+	"fmt"
 	"reflect"
 	"strings"
 	"testing"
@@ -37,6 +38,13 @@ func TestIteratorPacksPages(t *testing.T) {
 		{Key: "b", Object: ObjectInfo{Bucket: "other", Key: "b-own", Size: -1, LastModified: time.Unix(-5, 7).UTC()}},
 		{Key: "c"},
 	}
+	// Enough items for several chunks, and one longer than a chunk.
+	for i := range 1000 {
+		key := fmt.Sprintf("a/p%03d/obj-%06d", i%7, i)
+		plain = append(plain, ListItem{Key: key, Object: ObjectInfo{Bucket: "bkt", Key: key, Size: int64(i), ETag: fmt.Sprintf("%032x", i), LastModified: mod}})
+	}
+	long := "z/" + strings.Repeat("x", packChunk)
+	plain = append(plain, ListItem{Key: long, Object: ObjectInfo{Bucket: "bkt", Key: long}})
 	withMeta := []ListItem{{Key: "d", Object: ObjectInfo{Bucket: "bkt", Key: "d", Metadata: map[string]string{"k": "v"}}}}
 	local := []ListItem{{Key: "e", Object: ObjectInfo{Bucket: "bkt", Key: "e", LastModified: mod.In(time.FixedZone("X", 3600))}}}
 	if !packable(plain) || packable(withMeta) || packable(local) {
@@ -60,9 +68,19 @@ func TestIteratorPacksPages(t *testing.T) {
 			t.Errorf("item %d:\n got %+v\nwant %+v", i, got[i], want[i])
 		}
 	}
-	// The packed page is smaller than the items it holds.
-	b := packItems(plain[1:3], "bkt")
-	if size := len(b); size >= 2*int(unsafe.Sizeof(ListItem{})) {
-		t.Errorf("two items packed in %d bytes, no fewer than their %d-byte structs", size, 2*unsafe.Sizeof(ListItem{}))
+	// The packed page is smaller than the items it holds, in chunks of a
+	// small-object size but for the item longer than one.
+	chunks := packItems(plain[1:3], "bkt")
+	if size := len(chunks[0]); len(chunks) != 1 || size >= 2*int(unsafe.Sizeof(ListItem{})) {
+		t.Errorf("two items packed in %d chunks, %d bytes, not in one of fewer than their %d-byte structs", len(chunks), size, 2*unsafe.Sizeof(ListItem{}))
+	}
+	chunks = packItems(plain, "bkt")
+	if len(chunks) < 3 {
+		t.Fatalf("%d items packed in %d chunks, want several", len(plain), len(chunks))
+	}
+	for i, c := range chunks {
+		if cap(c) != packChunk && (i != len(chunks)-1 || cap(c) < len(long)) {
+			t.Errorf("chunk %d of %d: %d bytes of %d; want %d, or the long item's own", i, len(chunks), len(c), cap(c), packChunk)
+		}
 	}
 }
