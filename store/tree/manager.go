@@ -289,12 +289,10 @@ func (m *Manager) putFile(ctx context.Context, ns Namespace, key cacheKey, objKe
 	}
 	var body io.Reader
 	var size int64
-	err := withSlot(ctx, m.encodes, func() error {
-		if err := encode(out); err != nil {
-			return err
+	err := withSlot(ctx, m.encodes, func() (err error) {
+		if err = encode(out); err == nil {
+			body, size, err = out.finish()
 		}
-		var err error
-		body, size, err = out.finish()
 		return err
 	})
 	if err != nil {
