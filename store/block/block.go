@@ -103,3 +103,13 @@ type Store interface {
 	// BucketExists reports whether bucket exists and is reachable.
 	BucketExists(ctx context.Context, bucket string) (bool, error)
 }
+
+// A PageRecycler is a Store that takes back the items of a listing page
+// once nothing uses them any more, for a later page to reuse: an Iterator
+// hands back each page it holds packed, so that a long walk does not
+// allocate a page's items anew for every page.
+type PageRecycler interface {
+	// RecyclePage takes back items, a page's Items as List returned
+	// them; the caller does not use them, or what they point to, again.
+	RecyclePage(items []ListItem)
+}

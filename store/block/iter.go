@@ -68,7 +68,11 @@ func (it *Iterator) Next() bool {
 			it.opts.StartAfter = page.Items[len(page.Items)-1].Key
 		}
 		if packable(it.page) {
-			it.packed, it.page = packItems(it.page, it.bucket), nil
+			it.packed = packItems(it.page, it.bucket)
+			if r, ok := it.store.(PageRecycler); ok {
+				r.RecyclePage(it.page)
+			}
+			it.page = nil
 		}
 	}
 	if len(it.packed) > 0 {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -13,8 +14,18 @@ import (
 // pages lists fixed pages, one per List call, in order.
 type pages struct {
 	Store
-	pages []ListPage
-	calls int
+	pages    []ListPage
+	calls    int
+	recycled []int // the lengths of the pages handed back
+}
+
+// RecyclePage records the page handed back and spoils its items, which
+// the iterator must not use any more.
+func (p *pages) RecyclePage(items []ListItem) {
+	p.recycled = append(p.recycled, len(items))
+	for i := range items {
+		items[i] = ListItem{Key: "spoiled", Object: ObjectInfo{Key: "spoiled", ETag: "spoiled"}}
+	}
 }
 
 func (p *pages) List(context.Context, string, ListOptions) (ListPage, error) {
@@ -27,7 +38,8 @@ func (p *pages) List(context.Context, string, ListOptions) (ListPage, error) {
 // TestIteratorPacksPages: an iterator gives back every item as the store
 // listed it, field for field, whether it holds the page packed (plain
 // items) or as it came (metadata, a time not in UTC), and the items stay
-// whole after the iterator moves on.
+// whole after the iterator moves on and hands a packed page's items back
+// to the store.
 func TestIteratorPacksPages(t *testing.T) {
 	mod := time.Date(2026, 11, 22, 12, 0, 0, 123456789, time.UTC)
 	plain := []ListItem{
@@ -67,6 +79,11 @@ func TestIteratorPacksPages(t *testing.T) {
 		if !reflect.DeepEqual(got[i], want[i]) {
 			t.Errorf("item %d:\n got %+v\nwant %+v", i, got[i], want[i])
 		}
+	}
+	// Only the packed page was handed back, once; the items given out
+	// before are whole (above).
+	if !slices.Equal(st.recycled, []int{len(plain)}) {
+		t.Errorf("pages of %v items handed back, want the packed one of %d", st.recycled, len(plain))
 	}
 	// The packed page is smaller than the items it holds, in chunks of a
 	// small-object size but for the item longer than one.
