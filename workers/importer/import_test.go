@@ -4,9 +4,12 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -241,6 +244,76 @@ func TestImportUnorderedListing(t *testing.T) {
 			t.Fatalf("%s missing or wrong", k)
 		}
 	}
+}
+
+// TestImportRetryTakesBackProgress: a shard whose listing fails part way
+// is listed again, and the job's progress counts its objects once: the
+// failed attempt takes back what it reported.
+func TestImportRetryTakesBackProgress(t *testing.T) {
+	e := newEnv(t)
+	keys := make([]string, 2500)
+	for i := range keys {
+		keys[i] = fmt.Sprintf("f/k%04d", i) // 7 bytes each
+	}
+	e.put(keys...)
+	// The shard lists 100 keys a page. Attempt 1 reports 1,000 objects
+	// after its 10th page and fails at its 13th listing; attempt 2, at
+	// its 13th page, has reported 1,000 again and waits.
+	fl := &flakyLister{failAt: 13, holdAt: 26, held: make(chan struct{}), release: make(chan struct{})}
+	e.startRunner(importer.Config{PageSize: 100, PrefixWeight: 1 << 20}, func(s block.Store) block.Store {
+		return flakyStore{Store: s, fl: fl}
+	})
+	t.Cleanup(fl.open)
+	id := e.submit(e.prefixReq("f/", "d/"))
+	select {
+	case <-fl.held:
+	case <-time.After(time.Minute):
+		t.Fatal("the shard was not listed again after its failure")
+	}
+	// Progress is saved every 100 ms: wait for the second attempt's.
+	e.waitFor(10*time.Second, "the retry's progress", func() bool { return e.job(id).Progress.Done >= 1000 })
+	time.Sleep(500 * time.Millisecond)
+	if p := e.job(id).Progress; p.Done != 1000 || p.Bytes != 7000 {
+		t.Fatalf("progress after one failed attempt and 1,000 objects of the next: %d objects, %d bytes; want 1000 and 7000", p.Done, p.Bytes)
+	}
+	fl.open()
+	res := e.waitCompleted(id, time.Minute)
+	if p := e.job(id).Progress; res.Ingested != 2500 || p.Done != 2500 || p.Bytes != 2500*7 {
+		t.Fatalf("ingested %d, progress %d objects, %d bytes; want 2500, 2500, %d", res.Ingested, p.Done, p.Bytes, 2500*7)
+	}
+}
+
+// flakyLister counts the recursive listings of a source (the shards'):
+// call failAt fails, and call holdAt waits until open.
+type flakyLister struct {
+	calls          atomic.Int64
+	failAt, holdAt int64
+	held, release  chan struct{}
+	once           sync.Once
+}
+
+func (f *flakyLister) open() { f.once.Do(func() { close(f.release) }) }
+
+type flakyStore struct {
+	block.Store
+	fl *flakyLister
+}
+
+func (s flakyStore) List(ctx context.Context, bucket string, opts block.ListOptions) (block.ListPage, error) {
+	if opts.Delimiter == "" {
+		switch s.fl.calls.Add(1) {
+		case s.fl.failAt:
+			return block.ListPage{}, errors.New("listing interrupted")
+		case s.fl.holdAt:
+			close(s.fl.held)
+			select {
+			case <-s.fl.release:
+			case <-ctx.Done():
+				return block.ListPage{}, ctx.Err()
+			}
+		}
+	}
+	return s.Store.List(ctx, bucket, opts)
 }
 
 // TestImportCancel cancels an import while its shards run: the job ends

@@ -85,43 +85,47 @@ func (h *Handler) runShard(ctx context.Context, rt *workers.Run, ns tree.Namespa
 	}
 	m := newMerger(parts)
 	w := h.writer.NewWriter(ctx, ns)
-	var n, pending, pendingBytes int64
+	var n, pending, size, pendingBytes int64
 	report := func() {
 		c, b := pending, pendingBytes
 		rt.Progress(ctx, func(p *jobs.Progress) { p.Done += c; p.Bytes += b })
 		pending, pendingBytes = 0, 0
 	}
+	// fail ends a failed attempt: it takes back the progress the attempt
+	// reported, which the next attempt, or the sorted listing, reports
+	// again.
+	fail := func(err error) (*shardResult, error) {
+		w.Abort()
+		if done, b := n-pending, size-pendingBytes; done > 0 {
+			rt.Progress(ctx, func(p *jobs.Progress) { p.Done -= done; p.Bytes -= b })
+		}
+		return nil, err
+	}
 	for m.Next() {
 		e := m.Entry()
 		if err := w.Add(e); err != nil {
-			w.Abort()
-			return nil, classify(fmt.Errorf("import shard %d: %w", st.Index, err))
+			return fail(classify(fmt.Errorf("import shard %d: %w", st.Index, err)))
 		}
 		n++
 		pending++
+		size += e.Size
 		pendingBytes += e.Size
 		if pending == progressEvery {
 			report()
 			if rt.Canceled(ctx) {
-				w.Abort()
-				return nil, workers.ErrCanceled
+				return fail(workers.ErrCanceled)
 			}
 		}
 	}
 	if err := m.Err(); err != nil {
-		w.Abort()
 		if errors.Is(err, errUnordered) {
-			// Take back what this attempt counted; the sorted attempt
-			// counts again.
-			done := n - pending
-			rt.Progress(ctx, func(p *jobs.Progress) { p.Done -= done })
-			return nil, err
+			return fail(err)
 		}
-		return nil, classify(fmt.Errorf("import shard %d: %w", st.Index, err))
+		return fail(classify(fmt.Errorf("import shard %d: %w", st.Index, err)))
 	}
 	ranges, err := w.CloseRanges()
 	if err != nil {
-		return nil, classify(fmt.Errorf("import shard %d: write ranges: %w", st.Index, err))
+		return fail(classify(fmt.Errorf("import shard %d: write ranges: %w", st.Index, err)))
 	}
 	report()
 	return &shardResult{Ranges: ranges, Objects: n}, nil
