@@ -100,3 +100,38 @@ func awkwardName(r *rand.Rand) string {
 	}
 	return b.String()
 }
+
+// TestListAnonymousFastPath lists a public bucket without credentials
+// through the streaming path: the request goes unsigned, as minio-go sends
+// anonymous ones, and is not left to minio-go. A private bucket refuses it.
+func TestListAnonymousFastPath(t *testing.T) {
+	ctx := context.Background()
+	srv := miniotest.Start(t)
+	srv.MakeBucket(t, "public")
+	srv.MakeBucket(t, "private")
+	owner := srv.NewStore(t)
+	// What `mc anonymous set download` grants: list and read.
+	policy := `{"Version":"2012-10-17","Statement":[` +
+		`{"Effect":"Allow","Principal":{"AWS":["*"]},"Action":["s3:ListBucket","s3:GetBucketLocation"],"Resource":["arn:aws:s3:::public"]},` +
+		`{"Effect":"Allow","Principal":{"AWS":["*"]},"Action":["s3:GetObject"],"Resource":["arn:aws:s3:::public/*"]}]}`
+	if err := owner.Client().SetBucketPolicy(ctx, "public", policy); err != nil {
+		t.Fatal(err)
+	}
+	keys := make([]string, 25)
+	for i := range keys {
+		keys[i] = fmt.Sprintf("k/%02d with space+%%", i)
+	}
+	blocktest.PutMany(t, owner, "public", keys)
+	blocktest.PutMany(t, owner, "private", keys)
+
+	anon := srv.NewStore(t, func(c *s3.Config) { c.AccessKeyID, c.SecretAccessKey = "", "" })
+	if got := blocktest.Keys(t, anon, "public", block.ListOptions{Prefix: "k/", MaxKeys: 10}); !slices.Equal(got, keys) {
+		t.Fatalf("anonymous List: %q\nwant %q", got, keys)
+	}
+	if n := s3.SlowLists(anon); n != 0 {
+		t.Fatalf("%d anonymous listing requests went to minio-go, want 0", n)
+	}
+	if _, err := anon.List(ctx, "private", block.ListOptions{}); err == nil {
+		t.Fatal("anonymous List of a private bucket succeeded")
+	}
+}

@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"net/url"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 	"unicode/utf8"
@@ -86,8 +87,7 @@ func fromMinIO(r minio.ListBucketV2Result) listResult {
 // other request) and its answer is decoded by a streaming scan of the
 // elements a listing has. Anything else, an error status, a failed
 // request, is left to minio-go's own ListObjectsV2, with its retries and
-// error decoding; so are all listings with anonymous credentials, which
-// cannot presign.
+// error decoding.
 func (s *Store) listObjectsV2(ctx context.Context, bucket, prefix, startAfter, token, delimiter string, max int) (listResult, error) {
 	slow := func() (listResult, error) {
 		s.slowLists.Add(1)
@@ -107,7 +107,7 @@ func (s *Store) listObjectsV2(ctx context.Context, bucket, prefix, startAfter, t
 	if token != "" {
 		q.Set("continuation-token", token)
 	}
-	u, err := s.client.Presign(ctx, http.MethodGet, bucket, "", listURLExpiry, q)
+	u, err := s.listURL(ctx, bucket, q)
 	if err != nil {
 		return slow()
 	}
@@ -146,6 +146,34 @@ func (s *Store) listObjectsV2(ctx context.Context, bucket, prefix, startAfter, t
 		return res, fmt.Errorf("s3: list %s: %w", bucket, err)
 	}
 	return res, nil
+}
+
+// listURL returns the URL of a listing request of bucket with query q:
+// presigned, or without credentials unsigned, as minio-go sends anonymous
+// requests.
+func (s *Store) listURL(ctx context.Context, bucket string, q url.Values) (*url.URL, error) {
+	u, err := s.lister.Presign(ctx, http.MethodGet, bucket, "", listURLExpiry, q)
+	if err != nil || s.cfg.AccessKeyID != "" {
+		return u, err
+	}
+	return unsignedURL(u), nil
+}
+
+// anonymousKey is the placeholder credential an anonymous store presigns
+// its listings with before it takes the signature off.
+const anonymousKey = "lakeq-anonymous"
+
+// unsignedURL returns u, a presigned URL, without its signature: the
+// query parameters of presigning, X-Amz-Algorithm and the others.
+func unsignedURL(u *url.URL) *url.URL {
+	q := u.Query()
+	for k := range q {
+		if strings.HasPrefix(k, "X-Amz-") {
+			q.Del(k)
+		}
+	}
+	u.RawQuery = q.Encode()
+	return u
 }
 
 // errListXML reports a ListObjectsV2 answer that is not a ListBucketResult.

@@ -51,6 +51,9 @@ type Store struct {
 	cfg    Config
 	client *minio.Client
 	core   minio.Core
+	// lister presigns the store's listing requests: client, or without
+	// credentials a client with placeholder ones (see listURL).
+	lister *minio.Client
 	server *serverSniffer
 	tokens *tokenCache
 	// http sends the requests the store makes itself (presigned
@@ -91,7 +94,19 @@ func New(cfg Config) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("s3: client for %s: %w", cfg.Endpoint, err)
 	}
-	return &Store{cfg: cfg, client: client, core: minio.Core{Client: client},
+	lister := client
+	if cfg.AccessKeyID == "" {
+		// minio-go presigns nothing without credentials. Listing URLs are
+		// presigned with placeholder ones, then sent with the signature
+		// taken off (unsignedURL): minio-go still builds them, with the
+		// addressing style and regional endpoint it uses for every request.
+		o := *opts
+		o.Creds = credentials.NewStaticV4(anonymousKey, anonymousKey, "")
+		if lister, err = minio.New(cfg.Endpoint, &o); err != nil {
+			return nil, fmt.Errorf("s3: client for %s: %w", cfg.Endpoint, err)
+		}
+	}
+	return &Store{cfg: cfg, client: client, core: minio.Core{Client: client}, lister: lister,
 		server: sniffer, tokens: newTokenCache(tokenCacheSize, tokenTTL),
 		http: &http.Client{
 			Transport:     sniffer,
