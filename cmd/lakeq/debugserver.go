@@ -8,12 +8,24 @@ import (
 	"net"
 	"net/http"
 	"net/http/pprof"
+	"runtime"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 )
+
+// sampleHeap keeps the Go runtime's sampling of allocations for the heap
+// profile when served, and stops it otherwise: nothing could read the
+// profile, and each sample costs a stack walk, which reads the binary's
+// tables, and a record kept for good. Call it before the process
+// allocates much.
+func sampleHeap(served bool) {
+	if !served {
+		runtime.MemProfileRate = 0
+	}
+}
 
 // debugComponent serves, on addr, the process's Prometheus metrics (Go
 // runtime and process collectors) at /metrics and Go's profiles at

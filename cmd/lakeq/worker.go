@@ -204,7 +204,7 @@ to another worker.`,
 	fl.BoolVar(&f.s3.Secure, "s3-secure", false, "use https to reach S3")
 	fl.StringVar(&f.natsURL, "nats-url", broker.DefaultURL, "NATS server URLs, comma-separated")
 	fl.StringVar(&f.memoryLimit, "memory-limit", "", "soft limit of the Go runtime's memory, e.g. 512MiB (as GOMEMLIMIT; none: GOMEMLIMIT or no limit)")
-	fl.StringVar(&f.debugAddr, "debug-addr", "", "serve Prometheus metrics (/metrics) and Go profiles (/debug/pprof/) on this address, e.g. 127.0.0.1:6060")
+	fl.StringVar(&f.debugAddr, "debug-addr", "", "serve Prometheus metrics (/metrics) and Go profiles (/debug/pprof/) on this address, e.g. 127.0.0.1:6060 (without it, allocations are not sampled for the heap profile)")
 	fl.StringVar(&f.cpuProfile, "cpu-profile", "", "write a CPU profile of the whole run to this file (for go tool pprof)")
 	_ = cmd.MarkFlagRequired("s3-endpoint")
 	return cmd
@@ -225,6 +225,7 @@ func runWorker(cmd *cobra.Command, f *workerFlags) error {
 		}
 		debug.SetMemoryLimit(int64(n))
 	}
+	sampleHeap(f.debugAddr != "")
 	if f.cpuProfile != "" {
 		stop, err := startCPUProfile(f.cpuProfile)
 		if err != nil {

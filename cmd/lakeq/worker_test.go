@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"os/exec"
+	"runtime"
 	"strings"
 	"syscall"
 	"testing"
@@ -161,11 +162,22 @@ func TestWorkerRole(t *testing.T) {
 	api.stop(t, syscall.SIGTERM)
 }
 
-// TestWorkerRoleBadConfig checks that `lakeq worker` refuses bad settings
-// before connecting to anything.
 // probeWarning is what a server logs when its S3 endpoint does not answer
 // at start-up.
 const probeWarning = "S3 endpoint does not answer yet"
+
+// TestSampleHeap: allocations are sampled for the heap profile only when
+// a debug server serves it.
+func TestSampleHeap(t *testing.T) {
+	rate := runtime.MemProfileRate
+	t.Cleanup(func() { runtime.MemProfileRate = rate })
+	if sampleHeap(true); runtime.MemProfileRate != rate || rate == 0 {
+		t.Fatalf("served: MemProfileRate %d, want the default %d", runtime.MemProfileRate, rate)
+	}
+	if sampleHeap(false); runtime.MemProfileRate != 0 {
+		t.Fatalf("not served: MemProfileRate %d, want 0", runtime.MemProfileRate)
+	}
+}
 
 // TestWorkerProbesS3: a worker whose S3 endpoint does not answer says so at
 // start-up, and starts all the same: the endpoint may come up later.
@@ -183,6 +195,8 @@ func TestWorkerProbesS3(t *testing.T) {
 	}
 }
 
+// TestWorkerRoleBadConfig checks that `lakeq worker` refuses bad settings
+// before connecting to anything.
 func TestWorkerRoleBadConfig(t *testing.T) {
 	tests := []struct {
 		name string
