@@ -52,9 +52,12 @@ type Config struct {
 	// SpillDir, with SyncWrites, makes a Writer keep in memory only the
 	// chunk of its pending range it is filling, about 16 KiB, and write
 	// the chunks it has filled to an unnamed file in this directory,
-	// read back when the range is encoded: its memory is then the same
-	// however long its ranges, at the cost of writing and reading about
-	// 40 bytes per entry. Default "": pending ranges are held in memory.
+	// read back when the range is encoded; a range file of more than
+	// 64 KiB is encoded into the same file and uploaded from it. The
+	// Writer's memory is then the same however long its ranges, at the
+	// cost of writing and reading about 40 bytes per entry, and the
+	// file's bytes again for a long range. Default "": pending ranges and
+	// range files are held in memory.
 	SpillDir string
 }
 

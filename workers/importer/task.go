@@ -85,10 +85,12 @@ func (h *Handler) runShard(ctx context.Context, rt *workers.Run, ns tree.Namespa
 	}
 	m := newMerger(parts)
 	w := h.writer.NewWriter(ctx, ns)
-	var n, pending, size, pendingBytes int64
+	// pending: entries written since the last report; reported: before.
+	var n, pending, pendingBytes, reported, reportedBytes int64
 	report := func() {
 		c, b := pending, pendingBytes
 		rt.Progress(ctx, func(p *jobs.Progress) { p.Done += c; p.Bytes += b })
+		reported, reportedBytes = reported+c, reportedBytes+b
 		pending, pendingBytes = 0, 0
 	}
 	// fail ends a failed attempt: it takes back the progress the attempt
@@ -96,8 +98,8 @@ func (h *Handler) runShard(ctx context.Context, rt *workers.Run, ns tree.Namespa
 	// again.
 	fail := func(err error) (*shardResult, error) {
 		w.Abort()
-		if done, b := n-pending, size-pendingBytes; done > 0 {
-			rt.Progress(ctx, func(p *jobs.Progress) { p.Done -= done; p.Bytes -= b })
+		if c, b := reported, reportedBytes; c > 0 {
+			rt.Progress(ctx, func(p *jobs.Progress) { p.Done -= c; p.Bytes -= b })
 		}
 		return nil, err
 	}
@@ -108,7 +110,6 @@ func (h *Handler) runShard(ctx context.Context, rt *workers.Run, ns tree.Namespa
 		}
 		n++
 		pending++
-		size += e.Size
 		pendingBytes += e.Size
 		if pending == progressEvery {
 			report()

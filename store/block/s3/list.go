@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"slices"
 	"strings"
-	"sync"
 
 	"github.com/lakeq/lakeq/store"
 	"github.com/lakeq/lakeq/store/block"
@@ -90,7 +89,7 @@ func (s *Store) List(ctx context.Context, bucket string, opts block.ListOptions)
 		}
 		n := len(page.Items)
 		if page.Items == nil {
-			page.Items = newItems(len(res.Objects) + len(res.Prefixes))
+			page.Items = itemSlices.get(len(res.Objects) + len(res.Prefixes))
 		} else {
 			page.Items = slices.Grow(page.Items, len(res.Objects)+len(res.Prefixes))
 		}
@@ -101,7 +100,7 @@ func (s *Store) List(ctx context.Context, bucket string, opts block.ListOptions)
 				}})
 			}
 		}
-		releaseObjects(res.Objects)
+		objectSlices.put(res.Objects)
 		for _, p := range res.Prefixes {
 			if p > opts.StartAfter {
 				page.Items = append(page.Items, block.ListItem{Key: p, IsPrefix: true})
@@ -139,25 +138,12 @@ func (s *Store) List(ctx context.Context, bucket string, opts block.ListOptions)
 }
 
 // itemSlices holds the pages' items handed back (RecyclePage).
-var itemSlices sync.Pool
-
-// newItems returns an empty slice with room for n items: a page's items
-// handed back when one is large enough.
-func newItems(n int) []block.ListItem {
-	if p, ok := itemSlices.Get().(*[]block.ListItem); ok && cap(*p) >= n {
-		return (*p)[:0]
-	}
-	return make([]block.ListItem, 0, n)
-}
+var itemSlices slicePool[block.ListItem]
 
 // RecyclePage takes back the items of a page List returned, for a later
 // page: a page of 1,000 keys takes about 130 KB of items, which an
 // Iterator packs and drops at once.
-func (s *Store) RecyclePage(items []block.ListItem) {
-	clear(items[:cap(items)]) // let the keys go
-	items = items[:0]
-	itemSlices.Put(&items)
-}
+func (s *Store) RecyclePage(items []block.ListItem) { itemSlices.put(items) }
 
 // headResult is the object named exactly as a listing's prefix: item is
 // nil when there is none.

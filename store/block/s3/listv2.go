@@ -45,24 +45,28 @@ type listObject struct {
 	StorageClass string
 }
 
-// objectSlices recycles the Objects of decoded answers, read once into
-// the listing's page and then released (releaseObjects).
-var objectSlices sync.Pool
+// slicePool recycles slices of T that nothing refers to any more.
+type slicePool[T any] struct{ p sync.Pool }
 
-// newObjects returns an empty slice with room for n objects.
-func newObjects(n int) []listObject {
-	if p, ok := objectSlices.Get().(*[]listObject); ok && cap(*p) >= n {
+// get returns an empty slice with room for n elements: a recycled one when
+// one at hand is large enough.
+func (sp *slicePool[T]) get(n int) []T {
+	if p, ok := sp.p.Get().(*[]T); ok && cap(*p) >= n {
 		return (*p)[:0]
 	}
-	return make([]listObject, 0, n)
+	return make([]T, 0, n)
 }
 
-// releaseObjects hands back objects, which nothing refers to any more.
-func releaseObjects(objects []listObject) {
-	clear(objects) // let the keys go
-	objects = objects[:0]
-	objectSlices.Put(&objects)
+// put takes back s, cleared so that it keeps nothing alive.
+func (sp *slicePool[T]) put(s []T) {
+	clear(s[:cap(s)])
+	s = s[:0]
+	sp.p.Put(&s)
 }
+
+// objectSlices recycles the Objects of decoded answers, read once into
+// the listing's page and then put back.
+var objectSlices slicePool[listObject]
 
 // fromMinIO converts minio-go's decoded answer.
 func fromMinIO(r minio.ListBucketV2Result) listResult {
@@ -193,7 +197,7 @@ var listBuffers = sync.Pool{New: func() any { return new(bytes.Buffer) }}
 // sizeHint is how many objects the answer may hold. Nothing of the result
 // refers to doc.
 func decodeListV2(doc []byte, sizeHint int) (listResult, error) {
-	d := listDecoder{res: listResult{Objects: newObjects(sizeHint)}, depth: -1}
+	d := listDecoder{res: listResult{Objects: objectSlices.get(sizeHint)}, depth: -1}
 	lx := xml.NewLexer(parse.NewInputBytes(doc))
 	for {
 		tt, data := lx.Next()
