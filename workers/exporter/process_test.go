@@ -33,6 +33,7 @@ const (
 	envS3Key         = "LAKEQ_EXPORT_TEST_S3_KEY"
 	envS3Secret      = "LAKEQ_EXPORT_TEST_S3_SECRET"
 	envCopyDelay     = "LAKEQ_EXPORT_TEST_COPY_DELAY"
+	envDir           = "LAKEQ_EXPORT_TEST_DIR"
 )
 
 // runWorkerProcess serves exports until SIGTERM (or until it is killed).
@@ -54,11 +55,8 @@ func runWorkerProcess() int {
 	if err != nil {
 		return fail(err)
 	}
-	dir, err := os.MkdirTemp("", "lakeq-export-worker-")
-	if err != nil {
-		return fail(err)
-	}
-	defer os.RemoveAll(dir)
+	// The test removes dir: a killed process cannot.
+	dir := os.Getenv(envDir)
 	ls, err := local.New(dir)
 	if err != nil {
 		return fail(err)
@@ -149,6 +147,7 @@ func (e *env) startProcess(t *testing.T, copyDelay time.Duration) *process {
 		envS3Key+"="+e.minio.AccessKey,
 		envS3Secret+"="+e.minio.SecretKey,
 		envCopyDelay+"="+copyDelay.String(),
+		envDir+"="+t.TempDir(),
 	)
 	p := &process{cmd: cmd, out: &lockedBuffer{}, done: make(chan struct{})}
 	cmd.Stdout, cmd.Stderr = p.out, p.out

@@ -48,6 +48,7 @@ const (
 	childWorkerID    = "LAKEQ_IMPORTER_TEST_WORKER_ID"
 	childListDelay   = "LAKEQ_IMPORTER_TEST_LIST_DELAY"
 	childPageSize    = "LAKEQ_IMPORTER_TEST_PAGE_SIZE"
+	childDir         = "LAKEQ_IMPORTER_TEST_DIR"
 )
 
 // One redis-server and one MinIO for the package, started on first use;
@@ -506,6 +507,7 @@ func (e *env) startChild(id string, delay time.Duration, pageSize int) *child {
 		childWorkerID+"="+id,
 		childListDelay+"="+delay.String(),
 		childPageSize+"="+strconv.Itoa(pageSize),
+		childDir+"="+e.t.TempDir(),
 	)
 	c := &child{id: id, cmd: cmd, done: make(chan struct{}), log: &bytes.Buffer{}}
 	cmd.Stdout, cmd.Stderr = &lockedWriter{w: c.log}, &lockedWriter{w: c.log}
@@ -594,12 +596,8 @@ func runChild() int {
 	if err != nil {
 		return fail(err)
 	}
-	tmp, err := os.MkdirTemp("", "lakeq-importer-child-")
-	if err != nil {
-		return fail(err)
-	}
-	defer os.RemoveAll(tmp)
-	h, err := importer.New(importer.Config{PageSize: pageSize, TempDir: tmp},
+	// The test removes the directory: a killed worker cannot.
+	h, err := importer.New(importer.Config{PageSize: pageSize, TempDir: os.Getenv(childDir)},
 		importer.Deps{Graph: g, KV: kvs, Sources: wrapResolver{r: blocks, wrap: func(s block.Store) block.Store { return slowLister{Store: s, delay: delay} }}})
 	if err != nil {
 		return fail(err)
