@@ -60,7 +60,9 @@ type Config struct {
 	// ListPages is how many listing pages the handler's shards hold at
 	// once, from the request until the page is used up: a page is held
 	// decoded in memory, so this bounds a worker's memory however many
-	// shards it runs. Default 32.
+	// shards it runs. Default 32. A shard that merges sources with
+	// overlapping destinations holds, beyond these, a page of each source
+	// but the first.
 	ListPages int
 	// Encodes is how many range files the handler's shards encode at
 	// once: encoding holds a range's Parquet pages and takes only CPU.

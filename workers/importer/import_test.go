@@ -195,6 +195,41 @@ func TestImportSourcesAndObjects(t *testing.T) {
 	}
 }
 
+// TestImportMergeWiderThanPageSlots merges more sources into one shard
+// than the handler has listing slots, over several pages each: the merge
+// needs a page of every source at once, and used to wait for ever for a
+// slot it held itself.
+func TestImportMergeWiderThanPageSlots(t *testing.T) {
+	e := newEnv(t)
+	e.startRunner(importer.Config{ListPages: 2, PageSize: 2}, nil)
+	var keys []string
+	for _, p := range []string{"a", "b", "c", "d"} {
+		for i := range 5 {
+			keys = append(keys, fmt.Sprintf("%s/%d", p, i))
+		}
+	}
+	e.put(keys...)
+	src := "s3://" + e.srcBkt + "/"
+	id := e.submit(jobs.ImportRequest{Paths: []jobs.ImportPath{
+		{Type: jobs.ImportCommonPrefix, Path: src + "a/", Destination: "m/"},
+		{Type: jobs.ImportCommonPrefix, Path: src + "b/", Destination: "m/b/"},
+		{Type: jobs.ImportCommonPrefix, Path: src + "c/", Destination: "m/c/"},
+		{Type: jobs.ImportCommonPrefix, Path: src + "d/", Destination: "m/d/"},
+	}})
+	if res := e.waitCompleted(id, time.Minute); res.Ingested != 20 {
+		t.Errorf("ingested %d, want 20", res.Ingested)
+	}
+	got := e.entries("main", "m/")
+	for _, p := range []string{"m/0", "m/4", "m/b/0", "m/c/4", "m/d/2"} {
+		if _, ok := got[p]; !ok {
+			t.Errorf("%s is missing; the branch has %q", p, keysOf(got))
+		}
+	}
+	if len(got) != 20 {
+		t.Errorf("%d entries under m/, want 20", len(got))
+	}
+}
+
 // TestImportObjectsOnly imports single objects: no shards, finalize only.
 func TestImportObjectsOnly(t *testing.T) {
 	e := newEnv(t)

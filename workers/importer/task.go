@@ -76,8 +76,17 @@ func (h *Handler) runShard(ctx context.Context, rt *workers.Run, ns tree.Namespa
 			p.it.Close()
 		}
 	}()
-	for _, sp := range st.Parts {
-		p, err := h.openPart(ctx, rt, sp, sortAll)
+	for i, sp := range st.Parts {
+		// A merge needs a page of every part at once. Only its first part
+		// takes listing slots: a shard holding some slots while it waited
+		// for more could wait for ever, on itself or on other shards
+		// doing the same. A merge's other parts hold a page each beyond
+		// Config.ListPages.
+		slots := h.listSlots
+		if i > 0 {
+			slots = nil
+		}
+		p, err := h.openPart(ctx, rt, sp, sortAll, slots)
 		if err != nil {
 			return nil, err
 		}
@@ -133,7 +142,7 @@ func (h *Handler) runShard(ctx context.Context, rt *workers.Run, ns tree.Namespa
 }
 
 // openPart starts the listing of one part.
-func (h *Handler) openPart(ctx context.Context, rt *workers.Run, sp sourcePart, sortAll bool) (*partIter, error) {
+func (h *Handler) openPart(ctx context.Context, rt *workers.Run, sp sourcePart, sortAll bool, slots chan struct{}) (*partIter, error) {
 	u, err := block.ParseURI(sp.URI)
 	if err != nil {
 		return nil, permanent(err)
@@ -149,7 +158,7 @@ func (h *Handler) openPart(ctx context.Context, rt *workers.Run, sp sourcePart, 
 		// either: list the whole part's prefix and filter.
 		startAfter = ""
 	}
-	var it objectIter = newListIter(ctx, t, prefix, startAfter, sp.After.last(), sp.UpTo.last(), h.cfg.PageSize, sorted, h.listSlots)
+	var it objectIter = newListIter(ctx, t, prefix, startAfter, sp.After.last(), sp.UpTo.last(), h.cfg.PageSize, sorted, slots)
 	if sorted {
 		si, stats, err := newSortIter(ctx, it, h.cfg.TempDir, h.cfg.SortBuffer)
 		if err != nil {
