@@ -33,7 +33,8 @@ const (
 // its default.
 type Config struct {
 	// MaxShards caps the tasks one import fans out into (shared among its
-	// common-prefix sources). Default 256.
+	// common-prefix sources; an import of more sources than MaxShards has
+	// one task per source). Default 256.
 	MaxShards int
 	// PrefixWeight is how many objects a common prefix is assumed to hold
 	// when planning: the planner groups top-level objects in runs of this

@@ -244,6 +244,7 @@ func TestSplitSource(t *testing.T) {
 		{"one shard per prefix", 12, 3, 0, 64, 13},
 		{"top-level objects grouped", 2, 2, 300, 64, 6},
 		{"prefixes merged under the cap", 40, 1, 5, 8, 8},
+		{"one shard under a cap of one", 40, 1, 5, 1, 1},
 		{"empty source", 0, 0, 0, 8, 1},
 	}
 	for _, tc := range tests {

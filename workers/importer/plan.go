@@ -277,7 +277,7 @@ func (h *Handler) splitSource(ctx context.Context, src sourcePart, maxShards int
 		cur = src
 		cur.After = b
 		weight = 0
-		if len(parts) >= maxShards && maxShards > 1 {
+		if len(parts) >= maxShards {
 			parts = mergePairs(parts)
 			target *= 2
 		}
@@ -285,8 +285,9 @@ func (h *Handler) splitSource(ctx context.Context, src sourcePart, maxShards int
 	if err := it.Err(); err != nil {
 		return nil, classify(fmt.Errorf("list %s: %w", u, err))
 	}
-	if weight == 0 && len(parts) > 0 {
-		// Nothing after the last cut (yet): the last part runs to the end.
+	if len(parts) > 0 && (weight == 0 || len(parts) >= maxShards) {
+		// Nothing after the last cut (yet), or no room for another part:
+		// the last part runs to the end.
 		parts[len(parts)-1].UpTo = nil
 		return parts, nil
 	}
