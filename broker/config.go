@@ -191,6 +191,17 @@ func (c Config) backoff(delivered uint64) time.Duration {
 	return c.Backoff[max(i, 0)]
 }
 
+// nakDelay returns the delay to send with a nak after the delivered-th
+// delivery for the message to come back after wait. The server counts a
+// nak's delay from one ack wait (the first step of serverBackoff) before
+// the nak, and redelivers once the current step has passed, so from the
+// second delivery on it adds the difference of the two steps: that much
+// is taken off, and a wait shorter than it becomes it (a nak without a
+// delay would come back at once).
+func (c Config) nakDelay(delivered uint64, wait time.Duration) time.Duration {
+	return max(wait-(c.backoff(delivered)-c.Backoff[0]), time.Millisecond)
+}
+
 // serverBackoff returns the consumer's BackOff as JetStream understands it:
 // the ack wait of each successive delivery, which is AckWait plus the retry
 // delay of that delivery.

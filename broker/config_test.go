@@ -77,6 +77,21 @@ func TestConfigBackoff(t *testing.T) {
 			t.Errorf("backoff(%d) = %s, want %s", tt.delivered, got, tt.want)
 		}
 	}
+	naks := []struct {
+		delivered  uint64
+		wait, want time.Duration
+	}{
+		{1, 3 * time.Second, 3 * time.Second},
+		{2, 5 * time.Second, time.Second},
+		{3, time.Minute, time.Second},
+		{9, 2 * time.Minute, 61 * time.Second},
+		{3, time.Second, time.Millisecond},
+	}
+	for _, tt := range naks {
+		if got := c.nakDelay(tt.delivered, tt.wait); got != tt.want {
+			t.Errorf("nakDelay(%d, %s) = %s, want %s", tt.delivered, tt.wait, got, tt.want)
+		}
+	}
 	want := []time.Duration{11 * time.Second, 15 * time.Second, 70 * time.Second}
 	got := c.serverBackoff()
 	for i := range want {

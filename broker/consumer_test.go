@@ -261,6 +261,36 @@ func TestConsumerNak(t *testing.T) {
 	}
 }
 
+// TestConsumerNakLaterStep naks a second delivery, whose backoff step is
+// longer than the first: the message comes back after that step, not
+// after twice it less the first (the server counts a nak's delay from the
+// first step's ack wait, and waits the current step).
+func TestConsumerNakLaterStep(t *testing.T) {
+	s := startServer(t)
+	cfg := testConfig(t, s.ClientURL())
+	cfg.Backoff = []time.Duration{100 * time.Millisecond, 2 * time.Second}
+	b := connect(t, cfg)
+	rec := newRecord()
+	c := startConsumer(t, b, ConsumerConfig{
+		Queue: Jobs, Kind: "nak-steps",
+		Handler: func(_ context.Context, m *Msg) Outcome {
+			rec.saw(m)
+			if m.NumDelivered() < 3 {
+				return Nak(0, "not yet")
+			}
+			return Ack()
+		},
+	})
+	id := string(publishJobs(t, b, "nak-steps", 1)[0])
+	waitFor(t, 20*time.Second, "two redeliveries", func() bool { return len(rec.deliveries(id)) == 3 })
+	settled(t, c)
+	times := rec.deliveryTimes(id)
+	// The old delay, 2 × 2s − 100ms, was 3.9s.
+	if gap := times[2].Sub(times[1]); gap < 1900*time.Millisecond || gap > 3*time.Second {
+		t.Fatalf("third delivery %s after the second, want the 2s step", gap)
+	}
+}
+
 func TestConsumerTermNeverRedelivers(t *testing.T) {
 	s := startServer(t)
 	b := connect(t, testConfig(t, s.ClientURL()))

@@ -110,10 +110,11 @@ func (c *Consumer) settle(ctx context.Context, m *Msg, out Outcome) {
 			delay = c.b.cfg.backoff(m.NumDelivered())
 		}
 		log.DebugContext(ctx, "message nak'd", "delay", delay, "reason", out.Reason)
-		err = m.raw.NakWithDelay(delay)
+		err = m.raw.NakWithDelay(c.b.cfg.nakDelay(m.NumDelivered(), delay))
 	default:
 		log.ErrorContext(ctx, "handler returned an unknown action; retrying the message", "action", out.Action.String())
-		err = m.raw.NakWithDelay(c.b.cfg.backoff(m.NumDelivered()))
+		n := m.NumDelivered()
+		err = m.raw.NakWithDelay(c.b.cfg.nakDelay(n, c.b.cfg.backoff(n)))
 	}
 	if err != nil {
 		log.WarnContext(ctx, "settle message failed; it will be redelivered after the ack wait", "outcome", out.String(), "error", err)
