@@ -69,8 +69,10 @@ type Config struct {
 	AckWait time.Duration
 
 	// MaxDeliver is how many times a message is delivered at most. A handler
-	// that asks to retry the last delivery has its message terminated
-	// instead. Must exceed len(Backoff) (a JetStream rule). Default 10.
+	// that asks to retry the last delivery has its message left unsettled:
+	// the server gives it up after its ack wait, with the max-deliveries
+	// advisory it sends for a message whose worker died. Must exceed
+	// len(Backoff) (a JetStream rule). Default 10.
 	MaxDeliver int
 
 	// Backoff is the retry schedule: a message that a handler naks without

@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -319,10 +318,23 @@ func TestConsumerTermNeverRedelivers(t *testing.T) {
 	}
 }
 
-func TestConsumerTerminatesAtMaxDeliver(t *testing.T) {
+// TestConsumerLeavesLastNakToAdvisory naks every delivery: the last one is
+// left unsettled, so that the server gives the message up with a
+// max-deliveries advisory (which a runner turns into a failed job) instead
+// of a term nobody hears of.
+func TestConsumerLeavesLastNakToAdvisory(t *testing.T) {
 	s := startServer(t)
 	b := connect(t, testConfig(t, s.ClientURL())) // MaxDeliver 3
 	reasons := terminations(t, b, StreamTasks, "tasks-flaky")
+	advisories := make(chan *nats.Msg, 4)
+	sub, err := b.nc.ChanSubscribe("$JS.EVENT.ADVISORY.CONSUMER.MAX_DELIVERIES."+StreamTasks+".tasks-flaky", advisories)
+	if err != nil {
+		t.Fatalf("subscribe to advisories: %v", err)
+	}
+	if err := b.nc.Flush(); err != nil {
+		t.Fatalf("flush: %v", err)
+	}
+	t.Cleanup(func() { _ = sub.Unsubscribe() })
 	var mu sync.Mutex
 	var last []bool
 	rec := newRecord()
@@ -336,12 +348,18 @@ func TestConsumerTerminatesAtMaxDeliver(t *testing.T) {
 			return Nak(10*time.Millisecond, "still failing")
 		},
 	})
-	if _, err := b.PublishTask(t.Context(), "flaky", "task-1", []byte("x")); err != nil {
+	pub, err := b.PublishTask(t.Context(), "flaky", "task-1", []byte("x"))
+	if err != nil {
 		t.Fatalf("PublishTask: %v", err)
 	}
-	r := waitReason(t, reasons)
-	if !strings.Contains(r, "max deliveries (3) reached") || !strings.Contains(r, "still failing") {
-		t.Fatalf("termination reason = %q", r)
+	select {
+	case m := <-advisories:
+		var ev maxDeliveriesEvent
+		if err := json.Unmarshal(m.Data, &ev); err != nil || ev.StreamSeq != pub.Seq || ev.Deliveries != 3 {
+			t.Fatalf("advisory %s (%v), want seq %d after 3 deliveries", m.Data, err, pub.Seq)
+		}
+	case <-time.After(15 * time.Second):
+		t.Fatal("no max-deliveries advisory")
 	}
 	settled(t, c)
 	if d := rec.deliveries("task-1"); len(d) != 3 || d[0] != 1 || d[1] != 2 || d[2] != 3 {
@@ -352,8 +370,10 @@ func TestConsumerTerminatesAtMaxDeliver(t *testing.T) {
 	if len(last) != 3 || last[0] || last[1] || !last[2] {
 		t.Fatalf("LastDelivery per delivery = %v, want [false false true]", last)
 	}
-	if n := streamMsgs(t, b, StreamTasks); n != 0 {
-		t.Fatalf("tasks stream still holds %d messages", n)
+	select {
+	case r := <-reasons:
+		t.Fatalf("the message was terminated (%q)", r)
+	default:
 	}
 }
 

@@ -97,13 +97,14 @@ func (c *Consumer) settle(ctx context.Context, m *Msg, out Outcome) {
 		err = m.raw.TermWithReason(reason)
 	case ActionNak:
 		if m.LastDelivery() {
-			reason := fmt.Sprintf("max deliveries (%d) reached", c.b.cfg.MaxDeliver)
-			if out.Reason != "" {
-				reason += ": " + out.Reason
-			}
-			log.WarnContext(ctx, "message reached max deliveries; terminating", "reason", reason)
-			err = m.raw.TermWithReason(reason)
-			break
+			// Left unsettled: once its ack wait has passed, the server
+			// gives the message up with a max-deliveries advisory, which
+			// whoever owns the work (a runner fails the job) acts on. A
+			// term would end it silently: the handler asking to retry
+			// has not recorded an end of its own.
+			log.WarnContext(ctx, "message reached max deliveries; left to the max-deliveries advisory",
+				"max_deliver", c.b.cfg.MaxDeliver, "reason", out.Reason)
+			return
 		}
 		delay := out.Delay
 		if delay <= 0 {
@@ -131,8 +132,9 @@ type maxDeliveriesEvent struct {
 }
 
 // onMaxDeliveries logs a message whose last delivery was never settled (its
-// worker died or lost the connection): the server will not deliver it again
-// and it stays in the stream for an operator to inspect.
+// worker died or lost the connection, or its handler asked to retry it):
+// the server will not deliver it again and it stays in the stream for an
+// operator to inspect.
 func (c *Consumer) onMaxDeliveries(msg *nats.Msg) {
 	var ev maxDeliveriesEvent
 	if err := json.Unmarshal(msg.Data, &ev); err != nil {

@@ -37,7 +37,8 @@ func (m *Msg) ID() string { return m.raw.Headers().Get(jetstream.MsgIDHeader) }
 func (m *Msg) NumDelivered() uint64 { return m.meta.NumDelivered }
 
 // LastDelivery reports whether this is the last delivery Config.MaxDeliver
-// allows: a Nak outcome now terminates the message.
+// allows: a Nak outcome now leaves the message to the max-deliveries
+// advisory.
 func (m *Msg) LastDelivery() bool { return m.meta.NumDelivered >= uint64(m.maxDeliver) }
 
 // StreamSeq returns the message's sequence number in its stream.

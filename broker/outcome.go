@@ -12,7 +12,8 @@ const (
 	// ActionAck acknowledges the message: it is done and leaves the queue.
 	ActionAck Action = iota
 	// ActionNak hands the message back for redelivery after a delay; on its
-	// last allowed delivery (Config.MaxDeliver) it is terminated instead.
+	// last allowed delivery (Config.MaxDeliver) it is left unsettled
+	// instead, for the server's max-deliveries advisory.
 	ActionNak
 	// ActionTerm removes the message without redelivery: the work failed
 	// for good.

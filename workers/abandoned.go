@@ -28,8 +28,10 @@ const abandonedTimeout = 30 * time.Second
 
 // abandonedWatch fails the jobs whose message ran out of deliveries
 // without ever being settled: every worker that took it died (or lost its
-// connection) before it could ack, nak or fail it. Without it, such a job
-// would stay IN_PROGRESS forever.
+// connection) before it could ack, nak or fail it, or the last one asked
+// to retry it, not having been able to record an end (the job's state
+// could not be read or saved). Without it, such a job would stay
+// IN_PROGRESS forever.
 type abandonedWatch struct {
 	r        *Runner
 	subs     []*nats.Subscription
@@ -114,7 +116,7 @@ func (r *Runner) failAbandoned(ctx context.Context, advisory []byte) error {
 	default:
 		return fmt.Errorf("advisory of stream %s", adv.Stream)
 	}
-	reason := fmt.Sprintf("%sgave up after %d deliveries: every worker that took it stopped before finishing", what, adv.Deliveries)
+	reason := fmt.Sprintf("%sgave up after %d deliveries, none of which finished it: see the workers' logs", what, adv.Deliveries)
 	_, err = r.finish(ctx, id, ending{state: jobs.StateFailed, err: reason})
 	if errors.Is(err, store.ErrJobFinished) || errors.Is(err, store.ErrNotFound) {
 		return nil
