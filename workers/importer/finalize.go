@@ -159,7 +159,7 @@ func (h *Handler) complete(ctx context.Context, rt *workers.Run, c *graph.Commit
 	if err := rt.Complete(ctx, res); err != nil {
 		return err
 	}
-	if err := h.kv.DropPartition(ctx, partition(j.ID)); err != nil {
+	if err := h.dropState(ctx, j.ID); err != nil {
 		rt.Logger().WarnContext(ctx, "import: drop working state", "error", err.Error())
 	}
 	return nil

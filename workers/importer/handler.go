@@ -223,7 +223,7 @@ func (h *Handler) Run(ctx context.Context, rt *workers.Run) error {
 // good (canceled, or failed permanently): no finalize will come for it.
 func (h *Handler) settle(ctx context.Context, rt *workers.Run, err error) error {
 	if errors.Is(err, workers.ErrCanceled) || workers.IsPermanent(err) {
-		if derr := h.kv.DropPartition(context.WithoutCancel(ctx), partition(rt.Job().ID)); derr != nil {
+		if derr := h.dropState(context.WithoutCancel(ctx), rt.Job().ID); derr != nil {
 			rt.Logger().WarnContext(ctx, "import: drop working state", "error", derr.Error())
 		}
 	}

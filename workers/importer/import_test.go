@@ -384,6 +384,17 @@ func TestImportCancel(t *testing.T) {
 	if n := e.workingState(id); n > int(j.Progress.Tasks) {
 		t.Errorf("%d keys of working state left after the cancellation", n)
 	}
+	// A shard still running when the job was canceled may store its
+	// result after the state was dropped: the job's expiry drops it.
+	if err := e.kv.Set(t.Context(), jobs.WorkPartition(id), "import/shard/00099", []byte("{}")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.jobs.Expire(t.Context(), time.Now().Add(time.Minute)); err != nil {
+		t.Fatal(err)
+	}
+	if n := e.workingState(id); n != 0 {
+		t.Errorf("%d keys of working state left after the job expired", n)
+	}
 }
 
 // TestImportFailsOnMissingBucket: a source that vanished after submission

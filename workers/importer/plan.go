@@ -74,15 +74,40 @@ type plan struct {
 	Objects []store.Entry `json:"objects,omitempty"`
 }
 
-// KV layout of an import's working state: partition import/<job-id>, key
-// "plan" for the plan and shard/<index> for each shard's result. The
-// partition is dropped once the job completed.
+// KV layout of an import's working state, in the job's work partition
+// (jobs.WorkPartition, which the job's expiry drops, so that no ending
+// leaves it behind; an import that ends by itself drops it at once, see
+// dropState):
+//
+//	import/plan            the plan, stored once
+//	import/shard/<index>   a shard's result, its ranges
 const (
-	planKey        = "plan"
-	shardKeyPrefix = "shard/"
+	stateKeyPrefix = "import/"
+	planKey        = stateKeyPrefix + "plan"
+	shardKeyPrefix = stateKeyPrefix + "shard/"
 )
 
-func partition(id store.JobID) string { return "import/" + string(id) }
+func partition(id store.JobID) string { return jobs.WorkPartition(id) }
+
+// dropState deletes the working state of import id. The partition also
+// holds the job's task ledger, which is the runner's: only the keys of
+// the import go.
+func (h *Handler) dropState(ctx context.Context, id store.JobID) error {
+	for {
+		page, err := h.kv.Scan(ctx, partition(id), kv.ScanOptions{Prefix: stateKeyPrefix})
+		if err != nil {
+			return err
+		}
+		for _, e := range page {
+			if err := h.kv.Delete(ctx, partition(id), e.Key); err != nil {
+				return err
+			}
+		}
+		if len(page) < kv.DefaultScanLimit {
+			return nil
+		}
+	}
+}
 
 func shardKey(i int) string { return fmt.Sprintf("%s%05d", shardKeyPrefix, i) }
 

@@ -449,7 +449,7 @@ func (e *env) commitsOf(branch store.BranchID, id store.JobID) int {
 // runs (its plan and shard results).
 func (e *env) workingState(id store.JobID) int {
 	e.t.Helper()
-	page, err := e.kv.Scan(e.t.Context(), "import/"+string(id), kv.ScanOptions{})
+	page, err := e.kv.Scan(e.t.Context(), jobs.WorkPartition(id), kv.ScanOptions{Prefix: "import/"})
 	if err != nil {
 		e.t.Fatal(err)
 	}
