@@ -152,19 +152,24 @@ func (s *sortIter) Next() bool {
 func (s *sortIter) Object() *object { return &s.cur }
 func (s *sortIter) Err() error      { return s.err }
 
-// Close removes the run files.
+// Close closes the run files, which removes them.
 func (s *sortIter) Close() {
 	for _, f := range s.files {
 		f.Close()
-		os.Remove(f.Name())
 	}
 	s.files, s.runs, s.mem = nil, nil, nil
 }
 
-// writeRun writes sorted objects to a new temporary file in dir.
+// writeRun writes sorted objects to a new temporary file in dir, unnamed
+// from the start: it goes when it is closed or when the process ends,
+// however it ends.
 func writeRun(dir string, objs []object) (*os.File, error) {
 	f, err := os.CreateTemp(dir, "lakeq-import-run-*")
 	if err != nil {
+		return nil, fmt.Errorf("external sort: %w", err)
+	}
+	if err := os.Remove(f.Name()); err != nil {
+		f.Close()
 		return nil, fmt.Errorf("external sort: %w", err)
 	}
 	w := bufio.NewWriterSize(f, 64<<10)
@@ -188,7 +193,6 @@ func writeRun(dir string, objs []object) (*os.File, error) {
 	}
 	if err := w.Flush(); err != nil {
 		f.Close()
-		os.Remove(f.Name())
 		return nil, fmt.Errorf("external sort: write run: %w", err)
 	}
 	return f, nil
