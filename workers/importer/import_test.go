@@ -195,6 +195,39 @@ func TestImportSourcesAndObjects(t *testing.T) {
 	}
 }
 
+// TestImportSlowSourceProgress imports one shard of a source that lists
+// slowly, in small pages: its progress shows while it runs, not only at
+// the end.
+func TestImportSlowSourceProgress(t *testing.T) {
+	e := newEnv(t)
+	e.startRunner(importer.Config{PageSize: 10}, func(s block.Store) block.Store {
+		return slowLister{Store: s, delay: 100 * time.Millisecond}
+	})
+	var keys []string
+	for i := range 300 {
+		keys = append(keys, fmt.Sprintf("slow/%03d", i))
+	}
+	e.put(keys...)
+	id := e.submit(e.prefixReq("slow/", "slow/"))
+	var midway int64
+	for {
+		j := e.job(id)
+		if j.State.Terminal() {
+			if j.State != jobs.StateCompleted {
+				t.Fatalf("job %s: %s", j.State, j.Error)
+			}
+			break
+		}
+		if d := j.Progress.Done; d > 0 && d < 300 {
+			midway = d
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if midway == 0 {
+		t.Fatal("no progress was saved before the import ended")
+	}
+}
+
 // TestImportMergeWiderThanPageSlots merges more sources into one shard
 // than the handler has listing slots, over several pages each: the merge
 // needs a page of every source at once, and used to wait for ever for a

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/lakeq/lakeq/store"
 	"github.com/lakeq/lakeq/store/block"
@@ -13,9 +14,14 @@ import (
 	"github.com/lakeq/lakeq/workers"
 )
 
-// progressEvery is how many entries a task writes between progress
-// reports and cancellation checks.
-const progressEvery = 1000
+// A task reports the entries it wrote, and checks for cancellation, every
+// progressEvery entries, and every 64 once progressAfter has passed since
+// its last report: a slow source's entries reach the job's progress, saved
+// every second, as they come.
+const (
+	progressEvery = 1000
+	progressAfter = 250 * time.Millisecond
+)
 
 // shardResult is what a finished shard leaves for finalize.
 type shardResult struct {
@@ -96,7 +102,9 @@ func (h *Handler) runShard(ctx context.Context, rt *workers.Run, ns tree.Namespa
 	w := h.writer.NewWriter(ctx, ns)
 	// pending: entries written since the last report; reported: before.
 	var n, pending, pendingBytes, reported, reportedBytes int64
+	lastReport := time.Now()
 	report := func() {
+		lastReport = time.Now()
 		c, b := pending, pendingBytes
 		rt.Progress(ctx, func(p *jobs.Progress) { p.Done += c; p.Bytes += b })
 		reported, reportedBytes = reported+c, reportedBytes+b
@@ -120,7 +128,7 @@ func (h *Handler) runShard(ctx context.Context, rt *workers.Run, ns tree.Namespa
 		n++
 		pending++
 		pendingBytes += e.Size
-		if pending == progressEvery {
+		if pending == progressEvery || pending%64 == 0 && time.Since(lastReport) >= progressAfter {
 			report()
 			if rt.Canceled(ctx) {
 				return fail(workers.ErrCanceled)
