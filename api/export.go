@@ -3,8 +3,8 @@ package api
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
-	"strings"
 
 	"github.com/gofiber/fiber/v2"
 
@@ -46,8 +46,8 @@ func (s *Server) exportRoutes(r fiber.Router) {
 // what the branch held at submission. Nothing is enqueued unless the
 // repository, the commit and the previous commit exist (404 otherwise),
 // and the destination is a well-formed s3:// or local:// URI of a storage
-// lakeq writes to, outside the repository's storage namespace, whose
-// bucket exists and answers (400 otherwise).
+// lakeq writes to, outside every repository's storage namespace (and
+// holding none), whose bucket exists and answers (400 otherwise).
 func (s *Server) exportStart(c *fiber.Ctx) error {
 	repoName, err := param(c, "repository")
 	if err != nil {
@@ -104,7 +104,10 @@ func (s *Server) exportStart(c *fiber.Ctx) error {
 	return s.submitJob(c, jobs.KindExport, repo, req)
 }
 
-// checkExportDestination checks that an export can write to dest.
+// checkExportDestination checks that an export can write to dest: not
+// into the storage namespace of the exporting repository (namespace) or
+// of any other, nor over a prefix that holds one, and into a bucket that
+// exists and answers.
 func (s *Server) checkExportDestination(ctx context.Context, namespace, dest string) error {
 	u, err := jobs.ExportDestination(dest)
 	if err != nil {
@@ -124,6 +127,14 @@ func (s *Server) checkExportDestination(ctx context.Context, namespace, dest str
 	}
 	if destinationOverlaps(ns, t) {
 		return badRequest("export: destination %s overlaps the repository's storage namespace %s: export outside it", u, namespace)
+	}
+	owner, err := s.namespaceOwner(ctx, func(ns block.Target) bool { return destinationOverlaps(ns, t) })
+	if err != nil {
+		return fmt.Errorf("check export destination: %w", err)
+	}
+	if owner != nil {
+		return badRequest("export: destination %s overlaps the storage namespace %s of repository %s: export outside every repository's storage namespace",
+			u, owner.StorageNamespace, owner.ID)
 	}
 	ok, err := t.Store.BucketExists(ctx, t.Bucket)
 	switch {
@@ -220,16 +231,4 @@ func (s *Server) deleteExportRule(c *fiber.Ctx) error {
 		return err
 	}
 	return c.SendStatus(http.StatusNoContent)
-}
-
-// destinationOverlaps reports whether an export to dest would write into
-// the storage namespace ns, or hold it: keys compared as prefixes at '/'
-// boundaries in the same bucket, local stores by file path.
-func destinationOverlaps(ns, dest block.Target) bool {
-	a, b, ok := comparableKeys(ns, dest)
-	if !ok {
-		return false
-	}
-	a, b = withSlash(a), withSlash(b)
-	return strings.HasPrefix(a, b) || strings.HasPrefix(b, a)
 }

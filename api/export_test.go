@@ -264,3 +264,60 @@ func TestExportRuleRoutes(t *testing.T) {
 	expectError(t, e.del(path), http.StatusNotFound)
 	expectError(t, e.get("/api/v1/repositories/repo1/branches/nope/export_rule"), http.StatusNotFound)
 }
+
+// TestExportIntoAnyNamespace: an export never writes into a repository's
+// storage namespace, its own or another's, nor over a prefix that holds
+// one, whichever URI names the place (local:///path aliases included);
+// the export rule is held to the same. Nothing is queued then.
+func TestExportIntoAnyNamespace(t *testing.T) {
+	e := newImportEnv(t)
+	for name, ns := range map[string]string{
+		"victim":   "local://" + testBucket + "/victim/",
+		"attacker": "local://" + testBucket + "/attacker/",
+		"s3victim": "s3://lake/s3victim/",
+	} {
+		expect(t, e.postJSON("/api/v1/repositories", map[string]any{"name": name, "storage_namespace": ns}), http.StatusCreated)
+	}
+	e.upload("victim", "main", "committed.csv", "victim's data")
+	e.commit("victim", "main", "victim's commit")
+	dataDir := filepath.ToSlash(filepath.Dir(e.allowed)) + "/data"
+	const path = "/api/v1/repositories/attacker/export"
+	const rulePath = "/api/v1/repositories/attacker/branches/main/export_rule"
+
+	before := e.jobsQueued()
+	for _, tt := range []struct {
+		name, destination, msg string
+	}{
+		{"own namespace", "local://" + testBucket + "/attacker/out/", "the repository's storage namespace"},
+		{"inside another's data", "local://" + testBucket + "/victim/data/", "repository victim"},
+		{"another's namespace", "local://" + testBucket + "/victim", "repository victim"},
+		{"another's namespace by file path", "local://" + dataDir + "/" + testBucket + "/victim/data/", "repository victim"},
+		{"another's s3 namespace", "s3://lake/s3victim/data/x/", "repository s3victim"},
+		{"holds another's namespace", "s3://lake/", "repository s3victim"},
+		{"holds namespaces by file path", "local://" + dataDir + "/", "storage namespace"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			for _, send := range []func() response{
+				func() response { return e.postJSON(path, map[string]any{"ref": "main", "destination": tt.destination}) },
+				func() response {
+					return e.sendJSON(http.MethodPut, rulePath, map[string]any{"destination": tt.destination})
+				},
+			} {
+				r := send()
+				expectError(t, r, http.StatusBadRequest)
+				if msg := r.message(t); !strings.Contains(msg, tt.msg) {
+					t.Fatalf("message %q, want it to mention %q", msg, tt.msg)
+				}
+			}
+		})
+	}
+	if after := e.jobsQueued(); after != before {
+		t.Fatalf("%d refused exports queued", after-before)
+	}
+	expectError(t, e.get(rulePath), http.StatusNotFound)
+
+	// Neighbours of a namespace are no part of it.
+	for _, dest := range []string{"local://" + testBucket + "/victims/", "s3://lake/s3victim-out/", "s3://source/out/"} {
+		expect(t, e.postJSON(path, map[string]any{"ref": "main", "destination": dest}), http.StatusAccepted)
+	}
+}

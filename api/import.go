@@ -6,8 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"path/filepath"
-	"strings"
 	"time"
 
 	"github.com/gofiber/fiber/v2"
@@ -48,9 +46,10 @@ func (s *Server) importRoutes(r fiber.Router) {
 // importStart validates an import and submits it as a job: 202 {"id"}.
 // Nothing is enqueued unless the branch exists, every source is a
 // well-formed URI of a storage lakeq reads (local paths only under the
-// allowed roots) outside the repository's storage namespace, its bucket
-// exists, each object source exists, and — without force — the branch
-// has no uncommitted changes (409).
+// allowed roots) outside every repository's storage namespace, its bucket
+// exists, each object source exists, each prefix source holds at least
+// one object, and — without force — the branch has no uncommitted changes
+// (409).
 func (s *Server) importStart(c *fiber.Ctx) error {
 	repo, branch, err := repoBranch(c)
 	if err != nil {
@@ -88,7 +87,7 @@ func (s *Server) importStart(c *fiber.Ctx) error {
 	if _, err := s.graph.GetBranch(ctx, repo, branch); err != nil {
 		return err
 	}
-	if err := checkImportSources(ctx, s.graph.Blocks(), r.StorageNamespace, req); err != nil {
+	if err := s.checkImportSources(ctx, r.StorageNamespace, req); err != nil {
 		return err
 	}
 	if !req.Force {
@@ -103,8 +102,12 @@ func (s *Server) importStart(c *fiber.Ctx) error {
 	return s.submitJob(c, jobs.KindImport, repo, req)
 }
 
-// checkImportSources checks what an import's sources point at.
-func checkImportSources(ctx context.Context, blocks *block.Resolver, namespace string, req *jobs.ImportRequest) error {
+// checkImportSources checks what an import's sources point at: no source
+// lies inside a repository's storage namespace (the target's or any
+// other's) or holds one, each source's bucket exists, each object source
+// exists, and each prefix source holds at least one object.
+func (s *Server) checkImportSources(ctx context.Context, namespace string, req *jobs.ImportRequest) error {
+	blocks := s.graph.Blocks()
 	nsURI, err := block.ParseURI(namespace)
 	if err != nil {
 		return fmt.Errorf("repository storage namespace: %w", err)
@@ -113,7 +116,8 @@ func checkImportSources(ctx context.Context, blocks *block.Resolver, namespace s
 	if err != nil {
 		return fmt.Errorf("repository storage namespace: %w", err)
 	}
-	checkedBuckets := map[string]bool{}
+	sources := make([]block.URI, len(req.Paths))
+	targets := make([]block.Target, len(req.Paths))
 	for i, p := range req.Paths {
 		u, err := p.Source()
 		if err != nil {
@@ -126,6 +130,29 @@ func checkImportSources(ctx context.Context, blocks *block.Resolver, namespace s
 		if overlapsNamespace(ns, t, p.Type == jobs.ImportObject) {
 			return badRequest("paths[%d]: %s lies inside the repository's storage namespace %s (or holds it): import from outside it", i, u, namespace)
 		}
+		sources[i], targets[i] = u, t
+	}
+	// One pass over the repositories checks every source.
+	hit := -1
+	owner, err := s.namespaceOwner(ctx, func(ns block.Target) bool {
+		for i, t := range targets {
+			if overlapsNamespace(ns, t, req.Paths[i].Type == jobs.ImportObject) {
+				hit = i
+				return true
+			}
+		}
+		return false
+	})
+	if err != nil {
+		return fmt.Errorf("check import sources: %w", err)
+	}
+	if owner != nil {
+		return badRequest("paths[%d]: %s lies inside the storage namespace %s of repository %s (or holds it): import from outside every repository's storage namespace",
+			hit, sources[hit], owner.StorageNamespace, owner.ID)
+	}
+	checkedBuckets := map[string]bool{}
+	for i, p := range req.Paths {
+		u, t := sources[i], targets[i]
 		if b := u.Scheme + "://" + u.Bucket; !checkedBuckets[b] {
 			ok, err := t.Store.BucketExists(ctx, t.Bucket)
 			if err != nil {
@@ -136,58 +163,27 @@ func checkImportSources(ctx context.Context, blocks *block.Resolver, namespace s
 			}
 			checkedBuckets[b] = true
 		}
-		if p.Type == jobs.ImportObject {
+		switch p.Type {
+		case jobs.ImportObject:
 			if _, err := t.Store.Stat(ctx, t.Bucket, t.Key); err != nil {
 				if errors.Is(err, store.ErrNotFound) {
 					return badRequest("paths[%d]: source object %s does not exist", i, u)
 				}
 				return fmt.Errorf("paths[%d]: %s: %w", i, u, err)
 			}
+		case jobs.ImportCommonPrefix:
+			// An empty source would replace everything under its
+			// destination with nothing: most likely a mistyped prefix.
+			page, err := t.Store.List(ctx, t.Bucket, block.ListOptions{Prefix: t.Key, MaxKeys: 1})
+			if err != nil {
+				return fmt.Errorf("paths[%d]: list %s: %w", i, u, err)
+			}
+			if len(page.Items) == 0 {
+				return badRequest("paths[%d]: source %s has no objects", i, u)
+			}
 		}
 	}
 	return nil
-}
-
-// dirStore is a block store over a directory (the local store).
-type dirStore interface{ Dir() string }
-
-// comparableKeys returns the keys of ns and t in one key space, to compare
-// as prefixes: their keys when both are in the same bucket of the same
-// store, else their file paths when both are local stores. ok is false
-// when the two cannot overlap.
-func comparableKeys(ns, t block.Target) (nsKey, key string, ok bool) {
-	if ns.Store == t.Store && ns.Bucket == t.Bucket {
-		return ns.Key, t.Key, true
-	}
-	a, okA := ns.Store.(dirStore)
-	b, okB := t.Store.(dirStore)
-	if !okA || !okB {
-		return "", "", false
-	}
-	return filepath.Join(a.Dir(), ns.Bucket) + "/" + ns.Key, filepath.Join(b.Dir(), t.Bucket) + "/" + t.Key, true
-}
-
-// withSlash returns key ending in '/', "" staying "".
-func withSlash(key string) string {
-	if key != "" && !strings.HasSuffix(key, "/") {
-		return key + "/"
-	}
-	return key
-}
-
-// overlapsNamespace reports whether source t lies inside the storage
-// namespace ns, or (a prefix source) would list it. Keys are compared as
-// raw prefixes, as listings take them; local stores by file path.
-func overlapsNamespace(ns, t block.Target, object bool) bool {
-	nsKey, key, ok := comparableKeys(ns, t)
-	if !ok {
-		return false
-	}
-	nsKey = withSlash(nsKey)
-	if strings.HasPrefix(key, nsKey) {
-		return true
-	}
-	return !object && strings.HasPrefix(nsKey, key)
 }
 
 // importJob returns the import job the request's id query names, if it is

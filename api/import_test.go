@@ -268,7 +268,9 @@ func TestImportAPIBadInput(t *testing.T) {
 	e := newImportEnv(t)
 	expect(t, e.postJSON("/api/v1/repositories", map[string]any{"name": "imp", "storage_namespace": "s3://lake/imp/"}), http.StatusCreated)
 	expect(t, e.postJSON("/api/v1/repositories", map[string]any{"name": "loc", "storage_namespace": "local://" + testBucket + "/loc/"}), http.StatusCreated)
+	expect(t, e.postJSON("/api/v1/repositories", map[string]any{"name": "other", "storage_namespace": "s3://lake/other/"}), http.StatusCreated)
 	e.putSource("x/1")
+	dataDir := filepath.ToSlash(filepath.Dir(e.allowed)) + "/data"
 	withPath := func(typ, path, dest string) map[string]any {
 		return map[string]any{"paths": []map[string]any{{"type": typ, "path": path, "destination": dest}}, "commit": map[string]any{"message": "m"}}
 	}
@@ -288,6 +290,17 @@ func TestImportAPIBadInput(t *testing.T) {
 		{"inside the namespace", importPath, prefixImport("s3://lake/imp/data/", "x/"), http.StatusBadRequest, "storage namespace"},
 		{"holds the namespace", importPath, prefixImport("s3://lake/", "x/"), http.StatusBadRequest, "storage namespace"},
 		{"local namespace by file path", "/api/v1/repositories/loc/branches/main/import", prefixImport("local://"+filepath.ToSlash(filepath.Dir(e.allowed))+"/data/"+testBucket+"/loc/x/", "x/"), http.StatusBadRequest, "storage namespace"},
+		{"inside another repository's namespace", importPath, prefixImport("s3://lake/other/data/", "x/"), http.StatusBadRequest, "repository other"},
+		{"inside another local namespace", importPath, prefixImport("local://"+testBucket+"/loc/x/", "x/"), http.StatusBadRequest, "repository loc"},
+		{"another local namespace by file path", importPath, prefixImport("local://"+dataDir+"/"+testBucket+"/loc/x/", "x/"), http.StatusBadRequest, "repository loc"},
+		{"object inside another namespace", importPath, withPath("object", "s3://lake/other/data/a", "a"), http.StatusBadRequest, "repository other"},
+		{"holds another namespace", importPath, prefixImport("s3://lake/oth", "x/"), http.StatusBadRequest, "repository other"},
+		{"later path inside another namespace", importPath, map[string]any{"paths": []map[string]any{
+			{"type": "common_prefix", "path": "s3://source/x/", "destination": "x/"},
+			{"type": "common_prefix", "path": "s3://lake/other/", "destination": "y/"}}, "commit": map[string]any{"message": "m"}},
+			http.StatusBadRequest, "paths[1]"},
+		{"empty prefix", importPath, prefixImport("s3://source/no-such-prefix/", "x/"), http.StatusBadRequest, "has no objects"},
+		{"empty local prefix", importPath, prefixImport("local://"+filepath.ToSlash(e.allowed)+"/none/", "x/"), http.StatusBadRequest, "has no objects"},
 		{"local path not allowed", importPath, prefixImport("local:///etc/", "x/"), http.StatusBadRequest, "outside"},
 		{"object source missing", importPath, withPath("object", "s3://source/x/none", "none"), http.StatusBadRequest, "does not exist"},
 		{"object source is a prefix", importPath, withPath("object", "s3://source/x/", "x"), http.StatusBadRequest, "one object"},
@@ -313,10 +326,37 @@ func TestImportAPIBadInput(t *testing.T) {
 	if after := e.jobsQueued(); after != before {
 		t.Fatalf("%d jobs queued by bad requests", after-before)
 	}
-	for _, repo := range []string{"imp", "loc", "nope"} {
+	for _, repo := range []string{"imp", "loc", "other", "nope"} {
 		js, _, err := e.jobs.List(t.Context(), store.RepoID(repo), jobs.Filter{}, "", 10)
 		if err != nil || len(js) != 0 {
 			t.Fatalf("jobs of %s: %d (%v)", repo, len(js), err)
+		}
+	}
+}
+
+// TestImportAPIEmptySource: a prefix source without objects (a mistyped
+// prefix) is refused at submission, as its import would empty its
+// destination, and queues nothing; a prefix with objects is accepted, as
+// are raw prefixes that only some keys start with.
+func TestImportAPIEmptySource(t *testing.T) {
+	e := newImportEnv(t)
+	expect(t, e.postJSON("/api/v1/repositories", map[string]any{"name": "imp", "storage_namespace": "s3://lake/imp/"}), http.StatusCreated)
+	e.putSource("events/2026/a.json")
+	before := e.jobsQueued()
+	for _, src := range []string{"s3://source/evnts/", "s3://source/events/2027/", "s3://source/events/2026/a.json/"} {
+		r := e.postJSON(importPath, prefixImport(src, "ev/"))
+		expectError(t, r, http.StatusBadRequest)
+		if msg := r.message(t); !strings.Contains(msg, "has no objects") || !strings.Contains(msg, src) {
+			t.Fatalf("%s: message %q", src, msg)
+		}
+	}
+	if e.jobsQueued() != before {
+		t.Fatal("an import of an empty source was queued")
+	}
+	for i, src := range []string{"s3://source/events/", "s3://source/ev", "s3://source/"} {
+		expect(t, e.postJSON(importPath, prefixImport(src, "ev/")), http.StatusAccepted)
+		if got := e.jobsQueued(); got != before+uint64(i)+1 {
+			t.Fatalf("%s: %d jobs queued, want %d", src, got-before, i+1)
 		}
 	}
 }

@@ -321,6 +321,16 @@ func TestListJobs(t *testing.T) {
 			expectError(t, e.get(tc.path), tc.status)
 		})
 	}
+	t.Run("UnknownKind", func(t *testing.T) {
+		r := e.get("/api/v1/repositories/repo-a/jobs?kind=bogus")
+		expectError(t, r, http.StatusBadRequest)
+		msg := r.message(t)
+		for _, want := range []string{"bogus", "import", "export", "gc", "ingest"} {
+			if !strings.Contains(msg, want) {
+				t.Fatalf("message %q does not mention %q", msg, want)
+			}
+		}
+	})
 }
 
 func TestCancelJobRoute(t *testing.T) {
@@ -664,6 +674,77 @@ func TestJobEventsLive(t *testing.T) {
 	if _, err := next(); err != io.EOF {
 		t.Fatalf("after the final event: %v, want the end of the stream", err)
 	}
+}
+
+// streamEnd reads the rest of a stream, comments left out, and fails the
+// test unless it ends within timeout.
+func streamEnd(t *testing.T, next func() (sseEvent, error), timeout time.Duration) []sseEvent {
+	t.Helper()
+	type result struct {
+		evs []sseEvent
+		err error
+	}
+	ch := make(chan result, 1)
+	go func() {
+		var evs []sseEvent
+		for {
+			ev, err := next()
+			if err != nil {
+				ch <- result{evs, err}
+				return
+			}
+			if ev.event != "" {
+				evs = append(evs, ev)
+			}
+		}
+	}()
+	select {
+	case r := <-ch:
+		if r.err != io.EOF {
+			t.Fatalf("read stream: %v", r.err)
+		}
+		return r.evs
+	case <-time.After(timeout):
+		t.Fatalf("the stream did not end within %s", timeout)
+	}
+	return nil
+}
+
+// TestJobEventsResumeAtEnd reconnects to a job's stream with the
+// Last-Event-ID of its last event, or past it, as EventSource does after
+// the stream closed: the stream ends at once with the job's final state,
+// and, for a job running at the reconnect, as soon as the job ends.
+func TestJobEventsResumeAtEnd(t *testing.T) {
+	e := newJobAPIEnv(t)
+	j := e.newJob(jobs.KindExport, "repo-a", jobs.StateInProgress)
+	e.publishEvent(j, jobs.EventStarted, nil)
+	j = e.newJobState(j.ID, jobs.StateCompleted)
+	final := e.publishEvent(j, jobs.EventCompleted, nil)
+
+	for _, tc := range []struct{ name, lastID string }{
+		{"FinalEvent", strconv.FormatUint(final, 10)},
+		{"PastTheEnd", "9999"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			next, _ := e.liveStream(j.ID, map[string]string{"Last-Event-ID": tc.lastID})
+			evs := streamEnd(t, next, 5*time.Second)
+			if len(evs) != 1 || evs[0].event != "completed" || evs[0].id != "" {
+				t.Fatalf("events %+v, want one completed event without an id", evs)
+			}
+		})
+	}
+	t.Run("RunningPastTheEnd", func(t *testing.T) {
+		api.SetSSEHeartbeat(e.srv, 100*time.Millisecond)
+		t.Cleanup(func() { api.SetSSEHeartbeat(e.srv, 0) })
+		j := e.newJob(jobs.KindImport, "repo-a", jobs.StateInProgress)
+		e.publishEvent(j, jobs.EventStarted, nil)
+		next, _ := e.liveStream(j.ID, map[string]string{"Last-Event-ID": "9999"})
+		e.newJobState(j.ID, jobs.StateFailed) // its events all precede 9999
+		evs := streamEnd(t, next, 5*time.Second)
+		if len(evs) != 1 || evs[0].event != "failed" || evs[0].id != "" {
+			t.Fatalf("events %+v, want one failed event without an id", evs)
+		}
+	})
 }
 
 // TestJobEventsHeartbeatAndEnd checks the heartbeat comments, the end of

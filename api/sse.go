@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"strconv"
 	"sync/atomic"
 	"time"
@@ -47,8 +48,10 @@ func (st *sseState) interval() time.Duration {
 //
 // and a comment line is sent every 15 seconds while nothing happens. The
 // stream stops when the client goes away or the server shuts down. A job
-// that ended so long ago that its events expired gets one final event
-// built from its record, without an id.
+// that ended so long ago that its events expired, or a finished job's
+// stream resumed with a Last-Event-ID at or past its last stored event,
+// gets one final event built from its record, without an id, and ends at
+// once.
 func (s *Server) jobEvents(c *fiber.Ctx) error {
 	if err := s.jobsReady(); err != nil {
 		return err
@@ -57,13 +60,16 @@ func (s *Server) jobEvents(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
+	// after is the last event the client saw (0: none); the stream
+	// resumes with the next one.
+	var after uint64
 	from := broker.FromFirst()
 	if v := c.Get("Last-Event-ID"); v != "" {
-		seq, err := strconv.ParseUint(v, 10, 64)
-		if err != nil {
+		after, err = strconv.ParseUint(v, 10, 64)
+		if err != nil || after == math.MaxUint64 {
 			return badRequest("Last-Event-ID %q is not an event id", v)
 		}
-		from = broker.FromSequence(seq + 1)
+		from = broker.FromSequence(after + 1)
 	}
 	ctx := c.UserContext()
 	j, err := s.jobs.Get(ctx, id)
@@ -81,21 +87,29 @@ func (s *Server) jobEvents(c *fiber.Ctx) error {
 			return err
 		}
 	}
-	es, err := s.broker.SubscribeEvents(ctx, subject, from)
-	if err != nil {
-		return fmt.Errorf("job %s events: %w", id, err)
+	var es *broker.EventStream
+	if !j.State.Terminal() || endSeq > after {
+		if es, err = s.broker.SubscribeEvents(ctx, subject, from); err != nil {
+			return fmt.Errorf("job %s events: %w", id, err)
+		}
 	}
 	c.Set(fiber.HeaderContentType, "text/event-stream; charset=utf-8")
 	c.Set(fiber.HeaderCacheControl, "no-cache")
 	c.Set("X-Accel-Buffering", "no") // no proxy buffering
 	c.Status(fiber.StatusOK)
+	if es == nil {
+		// Nothing stored is left to send (the events expired, or the
+		// client saw them all and reconnected): end at once with the
+		// final event built from the job's record.
+		return s.sendFinal(&sseWriter{w: bufio.NewWriter(c)}, j)
+	}
 	reqID := requestID(c)
 	s.sse.open.Add(1)
 	c.Context().SetBodyStreamWriter(func(w *bufio.Writer) {
 		defer s.sse.open.Add(-1)
 		defer es.Stop()
 		sw := &sseWriter{w: w}
-		if err := s.streamJobEvents(s.baseCtx, sw, es, j, subject, endSeq); err != nil {
+		if err := s.streamJobEvents(s.baseCtx, sw, es, j, subject, after, endSeq); err != nil {
 			s.log.DebugContext(ctx, "event stream ended", "job_id", id, "request_id", reqID, "reason", err.Error())
 		}
 	})
@@ -139,16 +153,14 @@ func (sw *sseWriter) flush() error {
 }
 
 // streamJobEvents copies the events of job j from es to sw until the
-// job's final event, an error, or ctx's end. endSeq, when not 0, is the
-// last event stored for a job that had ended already.
-func (s *Server) streamJobEvents(ctx context.Context, sw *sseWriter, es *broker.EventStream, j *jobs.Job, subject string, endSeq uint64) error {
-	if j.State.Terminal() && endSeq == 0 {
-		return s.sendFinal(sw, j)
-	}
+// job's final event, an error, or ctx's end. after is the last event the
+// client saw before (0: none), where es starts from; endSeq, when not 0,
+// is the last event stored for a job that had ended already.
+func (s *Server) streamJobEvents(ctx context.Context, sw *sseWriter, es *broker.EventStream, j *jobs.Job, subject string, after, endSeq uint64) error {
 	if err := sw.comment("events of job " + string(j.ID)); err != nil {
 		return err
 	}
-	var lastSeq uint64
+	lastSeq := after
 	for {
 		nctx, cancel := context.WithTimeout(ctx, s.sse.interval())
 		ev, err := es.Next(nctx)
