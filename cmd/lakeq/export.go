@@ -5,11 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
-	"os/signal"
 	"strconv"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/schollz/progressbar/v3"
@@ -52,7 +49,8 @@ When the export ends it writes EXPORT_<commit>_<UTC time>_SUCCESS (or
 …_FAILURE, listing each failed object) at the destination's root.
 
 Without --wait the command prints the export's job id and returns; with it,
-it follows the export with a progress bar, and Ctrl-C cancels the export.`,
+it follows the export with a progress bar, and Ctrl-C cancels the export,
+waits for it to stop (a second Ctrl-C stops waiting) and exits with status 1.`,
 		Example: `  lakeq export lakeq://example/main s3://published/example/ --wait
   lakeq export lakeq://example/main s3://published/example/ --prev-commit 4f1c2e… --wait
   lakeq export lakeq://example/v1.2 local:///srv/exports/v1.2/ --round '\.json$=1'`,
@@ -118,24 +116,37 @@ func runExport(cmd *cobra.Command, g *globals, f *exportFlags, src, dest string)
 			fmt.Fprintf(w, "Follow it with: lakeq export status %s\n", id)
 		})
 	}
-	j, err := followExport(ctx, c, id, f.poll, cmd.ErrOrStderr(), g.output == outputTable)
+	stderr := cmd.ErrOrStderr()
+	j, interrupted, err := followExport(ctx, c, id, followOptions{
+		poll: f.poll, stderr: stderr, showBar: g.output == outputTable, cancel: true,
+	})
 	if err != nil {
 		return err
 	}
-	return printExport(p, j)
+	if err := printExport(p, j); err != nil || !interrupted {
+		return err
+	}
+	fmt.Fprintf(stderr, "Export %s had finished before it could be canceled\n", id)
+	return errSilent
 }
 
 // followExport shows the export's progress until it ends and returns its
-// final state. Ctrl-C (or SIGTERM) cancels the export and waits for it to
-// stop.
-func followExport(ctx context.Context, c *client.Client, id string, poll time.Duration, stderr io.Writer, showBar bool) (*client.Job, error) {
-	sigCtx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
-	defer stop()
+// final state. With o.cancel, the end of ctx — main ends it on Ctrl-C or
+// SIGTERM — cancels the export, and the wait goes on until the export has
+// stopped (or a second Ctrl-C); interrupted then reports that it was asked
+// to stop. Without o.cancel, the end of ctx only ends the wait.
+func followExport(ctx context.Context, c *client.Client, id string, o followOptions) (j *client.Job, interrupted bool, err error) {
+	stderr := &lockedWriter{w: o.stderr}
+	wctx, release, w := startWait(ctx, o, stderr, "export "+id, func(ctx context.Context) error {
+		return c.CancelJob(ctx, id)
+	})
+	defer release()
+
 	var bar *progressbar.ProgressBar
 	newBar := func(total int64) *progressbar.ProgressBar {
 		return progressbar.NewOptions64(total,
 			progressbar.OptionSetWriter(stderr),
-			progressbar.OptionSetVisibility(showBar),
+			progressbar.OptionSetVisibility(o.showBar),
 			progressbar.OptionSetDescription("exporting"),
 			progressbar.OptionShowCount(),
 			progressbar.OptionShowIts(),
@@ -152,12 +163,7 @@ func followExport(ctx context.Context, c *client.Client, id string, poll time.Du
 			_ = bar.Exit()
 		}
 	}()
-	canceled := false
-	for {
-		j, err := c.GetJob(ctx, id)
-		if err != nil {
-			return nil, err
-		}
+	j, err = pollExport(wctx, c, id, o.poll, func(j *client.Job) {
 		if bar == nil || (j.Progress.Total > 0 && bar.GetMax64() != j.Progress.Total) {
 			if bar != nil {
 				_ = bar.Exit()
@@ -169,23 +175,32 @@ func followExport(ctx context.Context, c *client.Client, id string, poll time.Du
 			bar = newBar(total)
 		}
 		_ = bar.Set64(j.Progress.Done)
+	})
+	if interrupted, err = w.end(ctx, "export "+id, err); err != nil {
+		if bar != nil {
+			_ = bar.Clear()
+		}
+		return nil, interrupted, err
+	}
+	_ = bar.Finish()
+	return j, interrupted, nil
+}
+
+// pollExport asks for the export's state every poll, showing each with
+// show, until it ends, and returns its final state.
+func pollExport(ctx context.Context, c *client.Client, id string, poll time.Duration, show func(*client.Job)) (*client.Job, error) {
+	for {
+		j, err := c.GetJob(ctx, id)
+		if err != nil {
+			return nil, err
+		}
+		show(j)
 		if j.Finished() {
-			_ = bar.Finish()
 			return j, nil
 		}
 		select {
-		case <-sigCtx.Done():
-			if !canceled && ctx.Err() == nil {
-				canceled = true
-				bar.Describe("canceling")
-				if err := c.CancelJob(ctx, id); err != nil && !client.IsStatus(err, 409) {
-					return nil, fmt.Errorf("cancel export %s: %w", id, err)
-				}
-				sigCtx = ctx
-			}
-			if ctx.Err() != nil {
-				return nil, ctx.Err()
-			}
+		case <-ctx.Done():
+			return nil, ctx.Err()
 		case <-time.After(poll):
 		}
 	}
@@ -240,7 +255,9 @@ func newExportStatusCmd(g *globals) *cobra.Command {
 			id := strings.TrimSpace(args[0])
 			var j *client.Job
 			if wait {
-				j, err = followExport(cmd.Context(), c, id, time.Second, cmd.ErrOrStderr(), g.output == outputTable)
+				j, _, err = followExport(cmd.Context(), c, id, followOptions{
+					poll: time.Second, stderr: cmd.ErrOrStderr(), showBar: g.output == outputTable,
+				})
 			} else {
 				j, err = c.GetJob(cmd.Context(), id)
 			}
@@ -253,7 +270,7 @@ func newExportStatusCmd(g *globals) *cobra.Command {
 			return printExport(newPrinter(cmd.OutOrStdout(), g.output), j)
 		},
 	}
-	cmd.Flags().BoolVar(&wait, "wait", false, "follow the export until it ends")
+	cmd.Flags().BoolVar(&wait, "wait", false, "follow the export until it ends (Ctrl-C stops following; the export goes on)")
 	return cmd
 }
 

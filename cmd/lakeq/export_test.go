@@ -134,6 +134,25 @@ func TestCLIExport(t *testing.T) {
 	if out := lq("export", "status", submitted.ID, "--wait"); !strings.Contains(out, "Copied 3 objects") {
 		t.Fatalf("export status --wait:\n%s", out)
 	}
+	// Its export_status event carries the result as data.
+	statusFile := ""
+	for _, line := range strings.Split(strings.TrimSpace(lq("jobs", "watch", submitted.ID, "-o", "json")), "\n") {
+		var ev struct {
+			Type string `json:"type"`
+			Data struct {
+				StatusFile string `json:"status_file"`
+			} `json:"data"`
+		}
+		if err := json.Unmarshal([]byte(line), &ev); err != nil {
+			t.Fatalf("jobs watch -o json line %q: %v", line, err)
+		}
+		if ev.Type == "export_status" {
+			statusFile = ev.Data.StatusFile
+		}
+	}
+	if !strings.Contains(statusFile, "EXPORT_") {
+		t.Fatalf("jobs watch -o json of the export: no export_status event with its status file")
+	}
 
 	lqFails("404", "export", "lakeq://exp/no-such-branch", "local://lakeq/exports/x/")
 	lqFails("404", "export", "lakeq://exp/main", "local://lakeq/exports/x/", "--prev-commit", strings.Repeat("0", 64))

@@ -6,10 +6,8 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"os"
-	"os/signal"
+	"path"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/schollz/progressbar/v3"
@@ -36,28 +34,34 @@ func newImportCmd(g *globals) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "import --from s3://BUCKET/PREFIX/ --to lakeq://REPOSITORY/BRANCH/[PATH/]",
 		Short: "Import objects from external storage into a branch, without copying them",
-		Long: `Link the objects under one or more external prefixes into a branch with one
-commit. No object data is copied: the branch's entries point at the source
-objects, which must stay where they are. Everything that was under the
-destination prefix on the branch is replaced by the import.
+		Long: `Link the objects under one or more external prefixes, or single objects,
+into a branch with one commit. No object data is copied: the branch's
+entries point at the source objects, which must stay where they are.
+Everything that was under the destination prefix on the branch is replaced
+by the import.
 
-Sources are s3://bucket/prefix/ URIs of the server's S3 endpoint, or
-local:///absolute/path/ under a directory the server allows (--import-allow).
-Several --from flags merge their objects under the same destination.
+Sources are s3://bucket/key URIs of the server's S3 endpoint, or
+local:///absolute/path under a directory the server allows (--import-allow).
+A source that ends in "/" is a prefix: its objects land under --to's path.
+Any other source is one object: it lands at --to's path, or, when that path
+ends in "/", under it with the object's base name. Several --from flags
+merge their objects under the same destination.
 
 Without --wait the command prints the import's id and returns; with it, it
 follows the import with a progress bar until the commit, and Ctrl-C cancels
-the import.`,
+the import, waits for it to stop (a second Ctrl-C stops waiting) and exits
+with status 1.`,
 		Example: `  lakeq import --from s3://raw-data/events/2026/ --to lakeq://example/main/events/ --wait
-  lakeq import --from s3://raw-data/users.parquet --to lakeq://example/main/users/ -m "nightly" --meta source=crm`,
+  lakeq import --from s3://raw-data/users.parquet --to lakeq://example/main/tables/ -m "nightly" --meta source=crm
+  lakeq import --from s3://raw-data/users.parquet --to lakeq://example/main/tables/crm_users.parquet`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			return runImport(cmd, g, f)
 		},
 	}
 	fl := cmd.Flags()
-	fl.StringArrayVar(&f.from, "from", nil, "source prefix URI, s3://bucket/prefix/ or local:///path/ (repeatable)")
-	fl.StringVar(&f.to, "to", "", "destination, lakeq://repository/branch/[path/]")
+	fl.StringArrayVar(&f.from, "from", nil, "source, a prefix (s3://bucket/prefix/ or local:///path/) or one object (s3://bucket/key or local:///path/file) (repeatable)")
+	fl.StringVar(&f.to, "to", "", "destination, lakeq://repository/branch/[path/]; an object source lands at the path, or under it when it ends in \"/\"")
 	fl.StringVarP(&f.message, "message", "m", "", "commit message (default \"Import objects\")")
 	fl.StringArrayVar(&f.meta, "meta", nil, "commit metadata as key=value (repeatable)")
 	fl.BoolVar(&f.force, "force", false, "import even if the branch has uncommitted changes (they stay uncommitted)")
@@ -67,6 +71,25 @@ the import.`,
 	_ = cmd.MarkFlagRequired("to")
 	cmd.AddCommand(newImportStatusCmd(g), newImportCancelCmd(g))
 	return cmd
+}
+
+// importLocation returns the import source that --from names, to land at
+// dest on the branch. A source ending in "/" (or a whole bucket) is a
+// prefix, whose objects land under dest as lakectl imports them; any other
+// source is one object, which lands at dest, or — when dest is empty or
+// ends in "/" — at dest followed by the object's base name.
+func importLocation(from, dest string) (client.ImportLocation, error) {
+	u, err := block.ParseURI(from)
+	if err != nil {
+		return client.ImportLocation{}, err
+	}
+	if u.Key == "" || strings.HasSuffix(u.Key, "/") {
+		return client.ImportLocation{Type: client.ImportCommonPrefix, Path: from, Destination: dest}, nil
+	}
+	if dest == "" || strings.HasSuffix(dest, "/") {
+		dest += path.Base(u.Key)
+	}
+	return client.ImportLocation{Type: client.ImportObject, Path: from, Destination: dest}, nil
 }
 
 func runImport(cmd *cobra.Command, g *globals, f *importFlags) error {
@@ -83,10 +106,11 @@ func runImport(cmd *cobra.Command, g *globals, f *importFlags) error {
 		Force:  f.force,
 	}
 	for _, from := range f.from {
-		if _, err := block.ParseURI(from); err != nil {
+		loc, err := importLocation(from, dst.Path)
+		if err != nil {
 			return fmt.Errorf("--from: %w", err)
 		}
-		in.Paths = append(in.Paths, client.ImportLocation{Type: client.ImportCommonPrefix, Path: from, Destination: dst.Path})
+		in.Paths = append(in.Paths, loc)
 	}
 	c, err := g.client(cmd)
 	if err != nil {
@@ -106,21 +130,42 @@ func runImport(cmd *cobra.Command, g *globals, f *importFlags) error {
 			fmt.Fprintf(w, "Follow it with: lakeq import status %s %s\n", dst, id)
 		})
 	}
-	st, err := followImport(ctx, c, repo, branch, id, f.poll, cmd.ErrOrStderr(), g.output == outputTable)
+	stderr := cmd.ErrOrStderr()
+	st, interrupted, err := followImport(ctx, c, repo, branch, id, followOptions{
+		poll: f.poll, stderr: stderr, showBar: g.output == outputTable, cancel: true,
+	})
 	if err != nil {
 		return err
 	}
-	return printImportStatus(p, id, st)
+	if err := printImportStatus(p, id, st); err != nil || !interrupted {
+		return err
+	}
+	fmt.Fprintf(stderr, "Import %s had finished before it could be canceled\n", id)
+	return errSilent
 }
 
 // followImport shows the import's progress, fed by the job's events, until
-// it ends, and returns its final state. Ctrl-C (or SIGTERM) cancels the
-// import and waits for it to stop. A server that streams no events is
-// polled instead.
-func followImport(ctx context.Context, c *client.Client, repo, branch, id string, poll time.Duration, stderr io.Writer, showBar bool) (*client.ImportStatus, error) {
+// it ends, and returns its final state. A server that streams no events is
+// polled instead. With o.cancel, the end of ctx — main ends it on Ctrl-C or
+// SIGTERM — cancels the import, and the wait goes on until the import has
+// stopped (or a second Ctrl-C); interrupted then reports that it was asked
+// to stop. Without o.cancel, the end of ctx only ends the wait.
+func followImport(ctx context.Context, c *client.Client, repo, branch, id string, o followOptions) (st *client.ImportStatus, interrupted bool, err error) {
+	stderr := &lockedWriter{w: o.stderr}
+	wctx, release, w := startWait(ctx, o, stderr, "import "+id, func(ctx context.Context) error {
+		// The jobs API announces the cancellation to the events followed
+		// below at once; a server without it takes lakeFS's import cancel.
+		err := c.CancelJob(ctx, id)
+		if noJobsAPI(err) {
+			err = c.ImportCancel(ctx, repo, branch, id)
+		}
+		return err
+	})
+	defer release()
+
 	bar := progressbar.NewOptions64(-1,
 		progressbar.OptionSetWriter(stderr),
-		progressbar.OptionSetVisibility(showBar),
+		progressbar.OptionSetVisibility(o.showBar),
 		progressbar.OptionSetDescription("importing"),
 		progressbar.OptionShowCount(),
 		progressbar.OptionShowIts(),
@@ -132,52 +177,29 @@ func followImport(ctx context.Context, c *client.Client, repo, branch, id string
 	)
 	defer bar.Exit()
 
-	// The first Ctrl-C cancels the import; the events then run to its end.
-	sigCtx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	done := make(chan struct{})
-	defer close(done)
-	cancelErr := make(chan error, 1)
-	go func() {
-		select {
-		case <-done:
-		case <-sigCtx.Done():
-			if ctx.Err() != nil {
-				return
-			}
-			bar.Describe("canceling")
-			err := c.ImportCancel(ctx, repo, branch, id)
-			if client.IsStatus(err, http.StatusConflict) {
-				err = nil // it ended meanwhile
-			}
-			cancelErr <- err
-		}
-	}()
-
-	_, err := c.FollowJob(ctx, id, func(ev client.JobEvent) error {
+	_, err = c.FollowJob(wctx, id, func(ev client.JobEvent) error {
 		_ = bar.Set64(ev.Progress.Done)
 		return nil
 	})
-	if client.IsStatus(err, http.StatusNotFound) || client.IsStatus(err, http.StatusServiceUnavailable) || client.IsStatus(err, http.StatusNotImplemented) {
-		err = pollImport(ctx, c, repo, branch, id, poll, bar)
+	if noJobsAPI(err) {
+		err = pollImport(wctx, c, repo, branch, id, o.poll, bar)
 	}
-	select {
-	case cerr := <-cancelErr:
-		if cerr != nil {
-			return nil, fmt.Errorf("cancel import %s: %w", id, cerr)
-		}
-	default:
+	if interrupted, err = w.end(ctx, "import "+id, err); err != nil {
+		_ = bar.Clear()
+		return nil, interrupted, err
 	}
-	if err != nil {
-		return nil, err
-	}
-	st, err := c.ImportStatus(ctx, repo, branch, id)
-	if err != nil {
-		return nil, err
+	if st, err = c.ImportStatus(wctx, repo, branch, id); err != nil {
+		return nil, interrupted, err
 	}
 	_ = bar.Set64(st.IngestedObjects)
 	_ = bar.Finish()
-	return st, nil
+	return st, interrupted, nil
+}
+
+// noJobsAPI reports whether err is the answer of a server without lakeq's
+// jobs API (or with its jobs not ready), to use lakeFS's import API alone.
+func noJobsAPI(err error) bool {
+	return client.IsStatus(err, http.StatusNotFound) || client.IsStatus(err, http.StatusServiceUnavailable) || client.IsStatus(err, http.StatusNotImplemented)
 }
 
 // pollImport asks for the import's state every poll until it ends.
@@ -243,7 +265,9 @@ func newImportStatusCmd(g *globals) *cobra.Command {
 			repo, branch, id := string(u.Repo), string(u.Ref), strings.TrimSpace(args[1])
 			var st *client.ImportStatus
 			if wait {
-				st, err = followImport(cmd.Context(), c, repo, branch, id, time.Second, cmd.ErrOrStderr(), g.output == outputTable)
+				st, _, err = followImport(cmd.Context(), c, repo, branch, id, followOptions{
+					poll: time.Second, stderr: cmd.ErrOrStderr(), showBar: g.output == outputTable,
+				})
 			} else {
 				st, err = c.ImportStatus(cmd.Context(), repo, branch, id)
 			}
@@ -253,7 +277,7 @@ func newImportStatusCmd(g *globals) *cobra.Command {
 			return printImportStatus(newPrinter(cmd.OutOrStdout(), g.output), id, st)
 		},
 	}
-	cmd.Flags().BoolVar(&wait, "wait", false, "follow the import until it ends")
+	cmd.Flags().BoolVar(&wait, "wait", false, "follow the import until it ends (Ctrl-C stops following; the import goes on)")
 	return cmd
 }
 

@@ -234,6 +234,8 @@ func (r *eventRenderer) render(ev client.JobEvent) error {
 		if ev.Error != "" {
 			msg += ": " + ev.Error
 		}
+	case len(ev.Data) > 0:
+		msg += ": " + string(ev.Data)
 	}
 	_, err := fmt.Fprintf(r.w, "%s  %s\n", ev.Time.Local().Format("15:04:05"), msg)
 	return err

@@ -67,15 +67,19 @@ func TestJobsCommands(t *testing.T) {
 	var types []string
 	for _, line := range strings.Split(strings.TrimSpace(lq("jobs", "watch", id, "-o", "json")), "\n") {
 		var ev struct {
-			Type  string `json:"type"`
-			JobID string `json:"job_id"`
-			State string `json:"state"`
+			Type    string `json:"type"`
+			JobID   string `json:"job_id"`
+			State   string `json:"state"`
+			Attempt int    `json:"attempt"`
 		}
 		if err := json.Unmarshal([]byte(line), &ev); err != nil {
 			t.Fatalf("watch -o json line %q: %v", line, err)
 		}
 		if ev.JobID != id {
 			t.Fatalf("event of job %q in the stream of %s", ev.JobID, id)
+		}
+		if ev.Type == "started" && ev.Attempt != 1 {
+			t.Fatalf("started event without its attempt: %s", line)
 		}
 		types = append(types, ev.Type)
 	}

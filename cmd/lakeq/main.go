@@ -21,6 +21,9 @@ import (
 )
 
 func main() {
+	// The first Ctrl-C or SIGTERM ends the command's context: a server
+	// stops, and a command that waits for a job cancels it (see
+	// jobInterrupt).
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	err := newRootCmd().ExecuteContext(ctx)
 	stop()

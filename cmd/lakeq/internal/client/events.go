@@ -11,19 +11,31 @@ import (
 	"time"
 )
 
-// JobEvent is one event of a job, as GET /jobs/{id}/events streams them.
+// JobEvent is one event of a job, as GET /jobs/{id}/events streams them:
+// every field of the event schema, so that an event encoded again reads as
+// the server sent it.
 type JobEvent struct {
-	Type       string          `json:"type"`
-	JobID      string          `json:"job_id"`
-	Kind       string          `json:"kind"`
-	Repository string          `json:"repository"`
-	Time       time.Time       `json:"time"`
-	State      string          `json:"state"`
-	Progress   JobProgress     `json:"progress"`
-	Worker     string          `json:"worker,omitempty"`
-	TaskID     string          `json:"task_id,omitempty"`
-	Error      string          `json:"error,omitempty"`
-	Result     json.RawMessage `json:"result,omitempty"`
+	Type       string      `json:"type"`
+	JobID      string      `json:"job_id"`
+	Kind       string      `json:"kind"`
+	Repository string      `json:"repository"`
+	Time       time.Time   `json:"time"`
+	State      string      `json:"state"`
+	Progress   JobProgress `json:"progress"`
+	// Attempt is the delivery of the job's message the event comes from
+	// (1 on the first run).
+	Attempt int    `json:"attempt,omitempty"`
+	Worker  string `json:"worker,omitempty"`
+	// TaskID names the task of a task_done event (and of a task's
+	// progress).
+	TaskID string `json:"task_id,omitempty"`
+	// Error says why, on failed, canceled and retrying events.
+	Error string `json:"error,omitempty"`
+	// Result is the job's output, on completed events.
+	Result json.RawMessage `json:"result,omitempty"`
+	// Data is the payload of a job kind's own event types, such as an
+	// export's export_status.
+	Data json.RawMessage `json:"data,omitempty"`
 }
 
 // Final reports whether e is a job's last event.
