@@ -256,7 +256,7 @@ func (s *Server) importCancel(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	if _, err := s.jobs.RequestCancel(c.UserContext(), j.ID); err != nil {
+	if err := s.requestCancel(c.UserContext(), j.ID); err != nil {
 		return err
 	}
 	return c.SendStatus(http.StatusNoContent)

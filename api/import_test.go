@@ -3,6 +3,7 @@ package api_test
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"log/slog"
 	"net/http"
 	"net/url"
@@ -140,6 +141,32 @@ func (e *importEnv) startWorker() {
 	})
 }
 
+// lastEvent returns the type of the last event published for job id.
+func (e *importEnv) lastEvent(id store.JobID) jobs.EventType {
+	e.t.Helper()
+	j, err := e.jobs.Get(e.t.Context(), id)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	subject, err := broker.EventSubject(j.Repo, string(j.Kind), j.ID)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	st, err := e.broker.JetStream().Stream(e.t.Context(), broker.StreamEvents)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	msg, err := st.GetLastMsgForSubject(e.t.Context(), subject)
+	if err != nil {
+		e.t.Fatalf("last event of job %s: %v", id, err)
+	}
+	var ev jobs.Event
+	if err := json.Unmarshal(msg.Data, &ev); err != nil {
+		e.t.Fatal(err)
+	}
+	return ev.Type
+}
+
 // jobsQueued returns the last sequence of LAKEQ_JOBS: it moves with every
 // job published.
 func (e *importEnv) jobsQueued() uint64 {
@@ -236,8 +263,8 @@ func TestImportAPI(t *testing.T) {
 	expectError(t, e.del(importPath+"?id="+acc.ID), http.StatusConflict)
 }
 
-// TestImportAPICancel cancels a queued import (no worker runs): 204, and
-// its status reports the cancellation.
+// TestImportAPICancel cancels a queued import (no worker runs): 204, its
+// status reports the cancellation and its canceled event is published.
 func TestImportAPICancel(t *testing.T) {
 	e := newImportEnv(t)
 	expect(t, e.postJSON("/api/v1/repositories", map[string]any{"name": "imp", "storage_namespace": "s3://lake/imp/"}), http.StatusCreated)
@@ -253,6 +280,11 @@ func TestImportAPICancel(t *testing.T) {
 	r.json(t, &st)
 	if st.Completed || st.Error == nil || !strings.Contains(st.Error.Message, "cancel") {
 		t.Fatalf("status after cancel %+v", st)
+	}
+	// Its cancellation is published on the job's event subject, for
+	// subscribers of NATS as much as of the API's stream.
+	if typ := e.lastEvent(store.JobID(acc.ID)); typ != jobs.EventCanceled {
+		t.Fatalf("last event of an import canceled before it started: %q, want %q", typ, jobs.EventCanceled)
 	}
 	expectError(t, e.del(importPath+"?id="+acc.ID), http.StatusConflict)
 	// Status and cancel name the import by repository and branch too.

@@ -192,14 +192,24 @@ func (s *Server) cancelJob(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	j, err := s.jobs.RequestCancel(c.UserContext(), id)
+	if err := s.requestCancel(c.UserContext(), id); err != nil {
+		return err
+	}
+	return c.SendStatus(http.StatusNoContent)
+}
+
+// requestCancel asks for job id to be canceled. A job canceled at once,
+// before any worker took it, ends here: its canceled event is published
+// here, as no worker will; a running job's worker publishes it.
+func (s *Server) requestCancel(ctx context.Context, id store.JobID) error {
+	j, err := s.jobs.RequestCancel(ctx, id)
 	if err != nil {
 		return err
 	}
 	if j.State == jobs.StateCanceled {
-		s.publishJobEvent(c.UserContext(), j, jobs.EventCanceled)
+		s.publishJobEvent(ctx, j, jobs.EventCanceled)
 	}
-	return c.SendStatus(http.StatusNoContent)
+	return nil
 }
 
 // listJobs lists a repository's jobs in submission order, filtered by the
