@@ -338,6 +338,10 @@ func TestCancelJobRoute(t *testing.T) {
 	queued := e.newJob(jobs.KindImport, "repo-a", jobs.StateSubmitted)
 	running := e.newJob(jobs.KindImport, "repo-a", jobs.StateInProgress)
 	done := e.newJob(jobs.KindImport, "repo-a", jobs.StateCompleted)
+	committing := e.newJob(jobs.KindImport, "repo-a", jobs.StateInProgress)
+	if _, err := e.jobs.Update(context.Background(), committing.ID, func(j *jobs.Job) error { j.Committing = true; return nil }); err != nil {
+		t.Fatal(err)
+	}
 	tests := []struct {
 		name      string
 		id        store.JobID
@@ -348,6 +352,7 @@ func TestCancelJobRoute(t *testing.T) {
 		{"Queued", queued.ID, http.StatusNoContent, jobs.StateCanceled, true},
 		{"Running", running.ID, http.StatusNoContent, jobs.StateInProgress, true},
 		{"Finished", done.ID, http.StatusConflict, jobs.StateCompleted, false},
+		{"Committing", committing.ID, http.StatusConflict, jobs.StateInProgress, false},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -62,6 +62,7 @@ var (
 	ErrNoChanges          = fmt.Errorf("no changes: %w", ErrPrecondition)
 	ErrDeleteDefault      = fmt.Errorf("cannot delete the default branch: %w", ErrPrecondition)
 	ErrJobFinished        = fmt.Errorf("job already finished: %w", ErrConflict)
+	ErrJobCommitting      = fmt.Errorf("job is committing its result, too late to cancel: %w", ErrConflict)
 	ErrProtectedRef       = fmt.Errorf("reference is read-only: %w", ErrPrecondition)
 	ErrNothingToRevert    = fmt.Errorf("nothing to revert: %w", ErrPrecondition)
 	ErrCommitNotMergeable = fmt.Errorf("commit has no parent to compare with: %w", ErrPrecondition)

@@ -2,12 +2,15 @@ package workers_test
 
 import (
 	"context"
+	"encoding/json"
+	"errors"
 	"fmt"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/lakeq/lakeq/broker"
+	"github.com/lakeq/lakeq/store"
 	"github.com/lakeq/lakeq/store/jobs"
 	"github.com/lakeq/lakeq/workers"
 )
@@ -163,6 +166,107 @@ func TestCancelFannedOutJob(t *testing.T) {
 		}
 		if got := e.get(j.ID); got.State != jobs.StateCanceled || got.Progress.TasksOK >= 40 {
 			t.Fatalf("job after the queue drained: %s, %+v", got.State, got.Progress)
+		}
+	})
+}
+
+// TestCancelWhileCommitting: once a job's Finalize has begun committing
+// (Run.BeginCommit), a cancellation is refused with ErrJobCommitting, and a
+// task of the job delivered again meanwhile that finds the job canceled
+// does not move it to CANCELED: the job ends as its Finalize decides. A
+// cancellation requested before BeginCommit cancels the job, and the
+// Finalize commits nothing.
+func TestCancelWhileCommitting(t *testing.T) {
+	// gates step a Finalize through its commit: it waits at start for
+	// toCommit, calls BeginCommit, closes committing and waits for
+	// toComplete.
+	type gates struct {
+		started, toCommit, committing, toComplete chan struct{}
+		lateRuns, completes                       atomic.Int32
+	}
+	start := func(t *testing.T) (*env, *gates, *jobs.Job) {
+		e := newEnv(t, backends[1].open(t))
+		g := &gates{started: make(chan struct{}), toCommit: make(chan struct{}),
+			committing: make(chan struct{}), toComplete: make(chan struct{})}
+		h := &fanHandler{
+			jobHandler: jobHandler{kind: "test-commit", run: func(ctx context.Context, rt *workers.Run) error {
+				return rt.FanOut(ctx, []workers.Task{{ID: "t0"}, {ID: "t1"}})
+			}},
+			runTask: func(ctx context.Context, rt *workers.Run, task workers.Task) error {
+				if task.ID == "late" {
+					// A task delivered again after its job was
+					// finalized: it stops as a task that finds its
+					// job canceled does.
+					g.lateRuns.Add(1)
+					return workers.ErrCanceled
+				}
+				return nil
+			},
+			finalize: func(ctx context.Context, rt *workers.Run) error {
+				close(g.started)
+				<-g.toCommit
+				if err := rt.BeginCommit(ctx); err != nil {
+					return err
+				}
+				close(g.committing)
+				<-g.toComplete
+				g.completes.Add(1)
+				return rt.Complete(ctx, "committed")
+			},
+		}
+		e.startRunner(runnerConfig("w1"), h)
+		t.Cleanup(func() { // before the runner stops: let a held Finalize end
+			for _, c := range []chan struct{}{g.toCommit, g.toComplete} {
+				select {
+				case <-c:
+				default:
+					close(c)
+				}
+			}
+		})
+		j := e.submit("test-commit", nil)
+		select {
+		case <-g.started:
+		case <-time.After(20 * time.Second):
+			t.Fatal("Finalize did not start")
+		}
+		return e, g, j
+	}
+
+	t.Run("Refused", func(t *testing.T) {
+		e, g, j := start(t)
+		close(g.toCommit)
+		<-g.committing
+		if _, err := e.jobs.RequestCancel(t.Context(), j.ID); !errors.Is(err, store.ErrJobCommitting) {
+			t.Fatalf("cancel of a committing job: %v, want ErrJobCommitting", err)
+		}
+		late, _ := json.Marshal(map[string]any{"job_id": j.ID, "task_id": "late", "index": 0, "total": 2})
+		if _, err := e.b.PublishTask(t.Context(), "test-commit", string(j.ID)+".late", late); err != nil {
+			t.Fatal(err)
+		}
+		e.waitFor(10*time.Second, "the late task to settle", func() bool {
+			return g.lateRuns.Load() > 0 && e.streamMsgs(broker.StreamTasks) == 0
+		})
+		if got := e.get(j.ID); got.State != jobs.StateInProgress || !got.Committing {
+			t.Fatalf("job %s (committing %v) while its Finalize commits", got.State, got.Committing)
+		}
+		close(g.toComplete)
+		if done := e.waitDone(j.ID, 10*time.Second); done.State != jobs.StateCompleted || string(done.Result) != `"committed"` {
+			t.Fatalf("job %s, result %s", done.State, done.Result)
+		}
+	})
+
+	t.Run("RequestedBefore", func(t *testing.T) {
+		e, g, j := start(t)
+		if _, err := e.jobs.RequestCancel(t.Context(), j.ID); err != nil {
+			t.Fatal(err)
+		}
+		close(g.toCommit)
+		if done := e.waitDone(j.ID, 10*time.Second); done.State != jobs.StateCanceled || done.Committing {
+			t.Fatalf("job %s (committing %v)", done.State, done.Committing)
+		}
+		if g.completes.Load() != 0 {
+			t.Fatal("the Finalize went on past BeginCommit")
 		}
 	})
 }

@@ -26,6 +26,14 @@
 // completes the ledger publishes the job's finalize message, and the
 // worker that receives it calls the handler's Finalize.
 //
+// Cancellation is taken until a job begins committing its result: the
+// handler calls Run.BeginCommit right before the change that makes it
+// visible (an import's branch commit), which fails with ErrCanceled when
+// a cancellation came first and otherwise marks the job committing. From
+// then on a cancel request is refused and no task or redelivery of the job
+// can move it to CANCELED, so a job whose result is visible never ends
+// CANCELED.
+//
 // Events go to lakeq.events.<repo>.<kind>.<job-id> as JSON jobs.Event
 // payloads (see README.md, "Events").
 package workers

@@ -259,6 +259,40 @@ func (rt *Run) Canceled(ctx context.Context) bool {
 	return false
 }
 
+// BeginCommit is called by a job's Run or Finalize right before the change
+// that makes its result visible (an import's branch commit), and again
+// before each retry of it. It fails with ErrCanceled when the job's
+// cancellation was requested, or it has ended, reading the job afresh.
+// Otherwise it marks the job as committing: from then on no cancellation
+// is taken (the API answers 409), and no other task or delivery of the job
+// can move it to CANCELED, so the job ends COMPLETED or FAILED whatever
+// the outcome of the change. A job's outcome after a failed commit is left
+// to its retries, which must find out whether the change was made (as an
+// import looks for its commit). Not allowed in a task.
+func (rt *Run) BeginCommit(ctx context.Context) error {
+	if rt.phase == phaseTask {
+		return fmt.Errorf("BeginCommit in a task: %w", ErrWrongPhase)
+	}
+	_, err := rt.r.deps.Jobs.Update(ctx, rt.job.ID, func(j *jobs.Job) error {
+		if j.CancelRequested {
+			return ErrCanceled
+		}
+		if j.Committing {
+			return jobs.ErrKeep
+		}
+		j.Committing = true
+		return nil
+	})
+	switch {
+	case errors.Is(err, ErrCanceled), errors.Is(err, store.ErrJobFinished), errors.Is(err, store.ErrNotFound):
+		rt.setCanceled()
+		return ErrCanceled
+	case err != nil:
+		return fmt.Errorf("mark job %s committing: %w", rt.job.ID, err)
+	}
+	return nil
+}
+
 func (rt *Run) setCanceled() {
 	rt.mu.Lock()
 	rt.canceled = true

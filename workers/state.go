@@ -49,6 +49,9 @@ type ending struct {
 // the job had ended already (nothing is published then).
 func (r *Runner) finish(ctx context.Context, id store.JobID, e ending) (*jobs.Job, error) {
 	j, err := r.deps.Jobs.Update(ctx, id, func(j *jobs.Job) error {
+		if e.state == jobs.StateCanceled && j.Committing {
+			return store.ErrJobCommitting
+		}
 		j.Progress = addProgress(j.Progress, e.delta)
 		j.State = e.state
 		j.Worker = r.cfg.WorkerID
@@ -76,7 +79,9 @@ func (r *Runner) finish(ctx context.Context, id store.JobID, e ending) (*jobs.Jo
 	return j, nil
 }
 
-// cancelJob moves job id to CANCELED (if it has not ended yet).
+// cancelJob moves job id to CANCELED (if it has not ended yet). It fails
+// with store.ErrJobCommitting when the job has begun committing its result
+// (Run.BeginCommit): the job's Finalize then decides how it ends.
 func (r *Runner) cancelJob(ctx context.Context, id store.JobID, delta jobs.Progress) error {
 	_, err := r.finish(ctx, id, ending{state: jobs.StateCanceled, err: "canceled on request", delta: delta})
 	if errors.Is(err, store.ErrJobFinished) {

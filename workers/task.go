@@ -59,7 +59,7 @@ func (r *Runner) handleTask(ctx context.Context, h Handler, th TaskHandler, m *b
 		log.ErrorContext(ctx, "task on the subject of another kind; terminating it", "job_kind", j.Kind)
 		return broker.Term(fmt.Sprintf("task of a job of kind %s on the subject of %s", j.Kind, h.Kind()))
 	case j.CancelRequested:
-		if err := r.cancelJob(ctx, j.ID, jobs.Progress{}); err != nil {
+		if err := r.cancelJob(ctx, j.ID, jobs.Progress{}); err != nil && !errors.Is(err, store.ErrJobCommitting) {
 			log.WarnContext(ctx, "cancel job; retrying", "error", err)
 			return broker.Nak(0, err.Error())
 		}
@@ -107,6 +107,11 @@ func (r *Runner) settleTask(ctx context.Context, rt *Run, m *broker.Msg, herr er
 		return broker.Ack()
 	case errors.Is(herr, ErrCanceled):
 		err := r.cancelJob(sctx, id, rt.pending())
+		if errors.Is(err, store.ErrJobCommitting) {
+			// The job's Finalize is committing: it decides how the
+			// job ends, and this task has nothing left to do.
+			return broker.Ack()
+		}
 		return r.settled(sctx, rt, err, broker.Ack())
 	case IsPermanent(herr):
 		msg := what + herr.Error()

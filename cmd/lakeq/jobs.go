@@ -90,7 +90,11 @@ func printJob(w io.Writer, j *client.Job) {
 	fmt.Fprintf(w, "Kind:\t%s\n", j.Kind)
 	fmt.Fprintf(w, "Repository:\t%s\n", j.Repository)
 	state := j.State
-	if j.CancelRequested && !j.Finished() {
+	switch {
+	case j.Finished():
+	case j.Committing:
+		state += " (committing)"
+	case j.CancelRequested:
 		state += " (cancel requested)"
 	}
 	fmt.Fprintf(w, "State:\t%s\n", state)

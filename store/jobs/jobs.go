@@ -87,6 +87,11 @@ type Job struct {
 	// CancelRequested asks the worker to stop between units of work; the
 	// worker then moves the job to CANCELED without committing anything.
 	CancelRequested bool `json:"cancel_requested,omitempty"`
+	// Committing records that the job has begun the change that makes
+	// its result visible (an import's branch commit, an export's
+	// _SUCCESS): from then on it ends COMPLETED or FAILED, never
+	// CANCELED, and a cancellation is refused (store.ErrJobCommitting).
+	Committing bool `json:"committing,omitempty"`
 	// Waves holds the number of tasks of each wave the job fanned out,
 	// in order: a job fans out once from its Run (wave 0) and may fan out
 	// again from its Finalize (the next wave).

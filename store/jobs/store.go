@@ -240,9 +240,13 @@ func (s *Store) Update(ctx context.Context, id store.JobID, fn func(j *Job) erro
 
 // RequestCancel asks for job id to be canceled. A job not yet started is
 // canceled at once; a running one is flagged and its worker cancels it
-// between units of work. A finished job fails with store.ErrJobFinished.
+// between units of work. A finished job fails with store.ErrJobFinished,
+// and one committing its result with store.ErrJobCommitting.
 func (s *Store) RequestCancel(ctx context.Context, id store.JobID) (*Job, error) {
 	return s.Update(ctx, id, func(j *Job) error {
+		if j.Committing {
+			return store.ErrJobCommitting
+		}
 		if j.State == StateSubmitted {
 			j.State = StateCanceled
 			j.Error = "canceled before it started"

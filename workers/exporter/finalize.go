@@ -184,6 +184,11 @@ func (h *Handler) finish(ctx context.Context, rt *workers.Run, x *export, last i
 	if err != nil {
 		return err
 	}
+	// The last point a cancellation is taken: a job whose status file is
+	// written ends as the file says.
+	if err := rt.BeginCommit(ctx); err != nil {
+		return err
+	}
 	st, err := h.fixStatus(ctx, x.job.ID, exportStatus{
 		Name:    jobs.ExportStatusName(x.commit.ID, h.now(), res.Success),
 		Success: res.Success,

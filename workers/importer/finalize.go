@@ -35,46 +35,46 @@ func (h *Handler) finalize(ctx context.Context, rt *workers.Run) error {
 		return err
 	}
 	c, head, err := h.findCommit(ctx, j.Repo, store.Ref(req.Branch), j.ID)
-	switch {
-	case err != nil:
+	if err != nil {
 		return classify(err)
-	case c != nil:
-		return h.complete(ctx, rt, c, "", j.Progress.Done)
 	}
 	p, err := h.loadPlan(ctx, j.ID)
-	if err != nil {
-		if errors.Is(err, kv.ErrNotFound) {
-			return permanent(fmt.Errorf("import %s: no plan to finalize", j.ID))
-		}
+	switch {
+	case errors.Is(err, kv.ErrNotFound) && c != nil:
+		// Committed, and the working state is gone with the plan: only
+		// the count the tasks saved is left.
+		return h.complete(ctx, rt, c, "", j.Progress.Done)
+	case errors.Is(err, kv.ErrNotFound):
+		return permanent(fmt.Errorf("import %s: no plan to finalize", j.ID))
+	case err != nil:
 		return err
 	}
-	if rt.Canceled(ctx) {
+	if c == nil && rt.Canceled(ctx) {
 		return workers.ErrCanceled
 	}
-	var ranges []tree.RangeInfo
-	total := int64(len(p.Objects))
-	for _, st := range p.Tasks {
-		raw, err := h.kv.Get(ctx, partition(j.ID), shardKey(st.Index))
-		if err != nil {
-			return fmt.Errorf("import %s: result of shard %d: %w", j.ID, st.Index, err)
-		}
-		var res shardResult
-		if err := json.Unmarshal(raw, &res); err != nil {
-			return fmt.Errorf("import %s: decode result of shard %d: %w", j.ID, st.Index, err)
-		}
-		ranges = append(ranges, res.Ranges...)
-		total += res.Objects
+	ranges, total, err := h.shardResults(ctx, j.ID, p)
+	if err != nil {
+		return err
 	}
 	trees := h.graph.Trees()
 	ns, err := h.graph.Namespace(ctx, j.Repo)
 	if err != nil {
 		return classify(err)
 	}
+	if c != nil {
+		head = nil // nothing is committed onto it
+	}
 	warm := h.readTree(ctx, ns, head)
 	imported, err := trees.WriteMetaRange(ctx, ns, ranges)
 	<-warm
 	if err != nil {
 		return classify(fmt.Errorf("import %s: write metarange: %w", j.ID, err))
+	}
+	if c != nil {
+		// An earlier finalize committed and stopped before it recorded
+		// the result: complete with its commit. The metarange is written
+		// again under the same id, the ranges being the same.
+		return h.complete(ctx, rt, c, imported, total)
 	}
 	var found *graph.Commit
 	build := func(ctx context.Context, ns tree.Namespace, head *graph.Commit) (tree.MetaRangeID, error) {
@@ -104,8 +104,10 @@ func (h *Handler) finalize(ctx context.Context, rt *workers.Run) error {
 				return "", err
 			}
 		}
-		if rt.Canceled(ctx) {
-			return "", workers.ErrCanceled
+		// The last point a cancellation is taken: from here on the job
+		// commits, and ends COMPLETED (or FAILED) whoever else runs.
+		if err := rt.BeginCommit(ctx); err != nil {
+			return "", err
 		}
 		return mr, nil
 	}
@@ -127,6 +129,27 @@ func (h *Handler) finalize(ctx context.Context, rt *workers.Run) error {
 		return classify(fmt.Errorf("import into %s: %w", req.Branch, err))
 	}
 	return h.complete(ctx, rt, c, imported, total)
+}
+
+// shardResults returns the ranges the shards of plan p wrote, in order,
+// and the number of objects the import brings: the shards' and the object
+// sources'.
+func (h *Handler) shardResults(ctx context.Context, id store.JobID, p *plan) ([]tree.RangeInfo, int64, error) {
+	var ranges []tree.RangeInfo
+	total := int64(len(p.Objects))
+	for _, st := range p.Tasks {
+		raw, err := h.kv.Get(ctx, partition(id), shardKey(st.Index))
+		if err != nil {
+			return nil, 0, fmt.Errorf("import %s: result of shard %d: %w", id, st.Index, err)
+		}
+		var res shardResult
+		if err := json.Unmarshal(raw, &res); err != nil {
+			return nil, 0, fmt.Errorf("import %s: decode result of shard %d: %w", id, st.Index, err)
+		}
+		ranges = append(ranges, res.Ranges...)
+		total += res.Objects
+	}
+	return ranges, total, nil
 }
 
 // readTree reads the metarange of commit head (nil: none) into the tree

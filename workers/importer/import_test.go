@@ -451,11 +451,13 @@ func TestImportFailsOnMissingBucket(t *testing.T) {
 
 // TestImportFinalizeOnce: a finalize that finds the job's commit already on
 // the branch (its first run committed, then died before recording it)
-// completes with that commit instead of committing again.
+// completes with that commit instead of committing again, and with the
+// result the first would have recorded.
 func TestImportFinalizeOnce(t *testing.T) {
 	e := newEnv(t)
-	e.put("o/1", "o/2")
+	e.put("o/1", "o/2", "single")
 	req := e.prefixReq("o/", "o/")
+	req.Paths = append(req.Paths, jobs.ImportPath{Type: jobs.ImportObject, Path: "s3://" + e.srcBkt + "/single", Destination: "one"})
 	req.Branch, req.Commit.Message = "main", "import"
 	raw, _ := json.Marshal(&req)
 	j, err := e.jobs.Create(t.Context(), &jobs.Job{ID: jobs.NewID(time.Now()), Kind: jobs.KindImport, Repo: e.repo, Request: raw})
@@ -481,6 +483,26 @@ func TestImportFinalizeOnce(t *testing.T) {
 	}
 	if n := e.commitsOf("main", j.ID); n != 1 {
 		t.Fatalf("%d commits of the job, want 1", n)
+	}
+	// The result is the one the earlier finalize would have recorded:
+	// every object the import brings, and the metarange of the prefixes'.
+	if res.Ingested != 3 {
+		t.Errorf("ingested %d, want 3 (two under the prefix, one object)", res.Ingested)
+	}
+	ns, err := e.graph.Namespace(t.Context(), e.repo)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ranges, err := e.graph.Trees().GetMetaRange(t.Context(), ns, tree.MetaRangeID(res.MetaRangeID))
+	if err != nil {
+		t.Fatalf("metarange %q of the result: %v", res.MetaRangeID, err)
+	}
+	var n int64
+	for _, r := range ranges {
+		n += r.Count
+	}
+	if n != 2 {
+		t.Errorf("metarange of the result holds %d entries, want the prefix's 2", n)
 	}
 }
 

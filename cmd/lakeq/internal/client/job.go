@@ -37,6 +37,7 @@ type Job struct {
 	Result          json.RawMessage `json:"result,omitempty"`
 	Error           string          `json:"error,omitempty"`
 	CancelRequested bool            `json:"cancel_requested,omitempty"`
+	Committing      bool            `json:"committing,omitempty"`
 	Attempts        int             `json:"attempts"`
 	Worker          string          `json:"worker,omitempty"`
 	CreatedAt       time.Time       `json:"created_at"`
