@@ -60,16 +60,14 @@ func (r *Runner) handleJob(ctx context.Context, h Handler, m *broker.Msg) broker
 		}
 		return broker.Ack()
 	}
-	if p == phaseRun && m.NumDelivered() == 1 && j.State != jobs.StateSubmitted {
-		// The first delivery of a message for a job that has started: a
-		// second message for the same job, published again after the
-		// stream's duplicate window (see Requeue). The first one runs it.
-		log.WarnContext(ctx, "second message for a job that has started; dropping it", "state", j.State)
-		return broker.Ack()
-	}
-	j, err = r.begin(ctx, j.ID, p)
+	j, err = r.begin(ctx, j.ID, p, m.StreamSeq())
 	switch {
 	case errors.Is(err, store.ErrJobFinished):
+		return broker.Ack()
+	case errors.Is(err, errOtherMessage):
+		// A second message for the same job, published again after the
+		// stream's duplicate window (see Requeue): the first one runs it.
+		log.WarnContext(ctx, "second message for a job that another message began; dropping it", "state", j.State)
 		return broker.Ack()
 	case err != nil:
 		log.WarnContext(ctx, "start job; retrying", "error", err)

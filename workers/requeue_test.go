@@ -2,6 +2,7 @@ package workers_test
 
 import (
 	"context"
+	"errors"
 	"encoding/json"
 	"sync/atomic"
 	"testing"
@@ -89,4 +90,46 @@ func TestSecondJobMessageDropped(t *testing.T) {
 			t.Fatalf("%d runs, want 1", n)
 		}
 	})
+}
+
+// TestRunAfterConsumerRedeclared: a job's message whose consumer was
+// deleted while a worker ran it is delivered anew, as a first delivery, by
+// the consumer the next worker declares: it runs the job, which would
+// otherwise stay IN_PROGRESS for ever.
+func TestRunAfterConsumerRedeclared(t *testing.T) {
+	e := newEnv(t, backends[1].open(t))
+	started := make(chan struct{})
+	release := make(chan struct{})
+	first := &jobHandler{kind: "test-redeclare", run: func(ctx context.Context, rt *workers.Run) error {
+		close(started)
+		<-release
+		return errors.New("worker lost its consumer")
+	}}
+	w1 := e.startRunner(runnerConfig("w1"), first)
+	j := e.submit("test-redeclare", nil)
+	<-started
+	durable, err := broker.Jobs.Durable("test-redeclare")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := e.b.JetStream().DeleteConsumer(t.Context(), broker.StreamJobs, durable); err != nil {
+		t.Fatal(err)
+	}
+	close(release)
+	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+	defer cancel()
+	if err := w1.Stop(ctx); err != nil {
+		t.Logf("stop w1: %v", err)
+	}
+	if got := e.get(j.ID); got.State != jobs.StateInProgress || got.Attempts != 1 {
+		t.Fatalf("job %s after %d attempts, want IN_PROGRESS after 1", got.State, got.Attempts)
+	}
+
+	second := &jobHandler{kind: "test-redeclare", run: func(ctx context.Context, rt *workers.Run) error {
+		return rt.Complete(ctx, "ok")
+	}}
+	e.startRunner(runnerConfig("w2"), second)
+	if done := e.waitDone(j.ID, 20*time.Second); done.State != jobs.StateCompleted || done.Attempts != 2 {
+		t.Fatalf("job %s after %d attempts, want COMPLETED after 2", done.State, done.Attempts)
+	}
 }

@@ -18,20 +18,31 @@ const EventRetrying jobs.EventType = "retrying"
 // eventPublishTimeout bounds publishing one event.
 const eventPublishTimeout = 5 * time.Second
 
-// begin moves job id to IN_PROGRESS on this worker for phase p, counting
-// an attempt for a Run. A job being finalized has all its tasks done (the
-// ledger says so), whatever the counter shown to users says. It fails
-// with store.ErrJobFinished when the job has ended meanwhile.
-func (r *Runner) begin(ctx context.Context, id store.JobID, p phase) (*jobs.Job, error) {
+// errOtherMessage refuses a Run delivered by another message than the one
+// that began the job.
+var errOtherMessage = errors.New("job begun by another message")
+
+// begin moves job id to IN_PROGRESS on this worker for phase p. For a Run
+// it counts an attempt and records seq, the stream sequence of the job
+// message, as the job's (jobs.Job.RunSeq); it fails with errOtherMessage
+// when another message began the job. A job being finalized has all its
+// tasks done (the ledger says so), whatever the counter shown to users
+// says. It fails with store.ErrJobFinished when the job has ended
+// meanwhile.
+func (r *Runner) begin(ctx context.Context, id store.JobID, p phase, seq uint64) (*jobs.Job, error) {
 	return r.deps.Jobs.Update(ctx, id, func(j *jobs.Job) error {
-		j.State = jobs.StateInProgress
-		j.Worker = r.cfg.WorkerID
-		switch p {
-		case phaseRun:
+		if p == phaseRun {
+			if j.RunSeq != 0 && j.RunSeq != seq {
+				return errOtherMessage
+			}
+			j.RunSeq = seq
 			j.Attempts++
-		case phaseFinalize:
+		}
+		if p == phaseFinalize {
 			j.Progress.TasksOK = j.Progress.Tasks
 		}
+		j.State = jobs.StateInProgress
+		j.Worker = r.cfg.WorkerID
 		return nil
 	})
 }

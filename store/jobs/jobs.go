@@ -96,6 +96,12 @@ type Job struct {
 	// in order: a job fans out once from its Run (wave 0) and may fan out
 	// again from its Finalize (the next wave).
 	Waves []int64 `json:"waves,omitempty"`
+	// RunSeq is the stream sequence of the job message whose delivery
+	// began the job: a delivery of any other message for the job (one
+	// published again, see Requeue) is dropped, while the same message
+	// delivered again, even as a first delivery by a consumer declared
+	// anew, runs the job.
+	RunSeq uint64 `json:"run_seq,omitempty"`
 	// Attempts counts the deliveries of the job's message to a worker.
 	Attempts   int       `json:"attempts"`
 	Worker     string    `json:"worker,omitempty"` // the worker that ran it last
