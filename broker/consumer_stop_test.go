@@ -333,3 +333,47 @@ func TestConsumerLogsUnsettledMaxDeliveries(t *testing.T) {
 		t.Fatalf("jobs stream holds %d messages, want the held job and the victim", n)
 	}
 }
+
+// TestConsumerStopLeavesNoPullBehind stops an idle consumer whose fetch is
+// waiting on the server, then publishes: the next consumer gets the
+// message on its first delivery. A pull request the stopped consumer left
+// open on the server would take the message and hold it for the ack wait,
+// costing it a delivery.
+func TestConsumerStopLeavesNoPullBehind(t *testing.T) {
+	s := startServer(t)
+	b := connect(t, testConfig(t, s.ClientURL()))
+	idle, err := b.NewConsumer(ConsumerConfig{Queue: Jobs, Kind: "pull", Concurrency: 4, FetchMaxWait: 5 * time.Second,
+		Handler: func(context.Context, *Msg) Outcome { return Ack() }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := idle.Start(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 10*time.Second, "the idle consumer's pull request", func() bool {
+		info, err := idle.Info(t.Context())
+		return err == nil && info.NumWaiting > 0
+	})
+	ctx, cancel := context.WithTimeout(t.Context(), 20*time.Second)
+	defer cancel()
+	if err := idle.Stop(ctx); err != nil {
+		t.Fatalf("Stop: %v", err)
+	}
+	id := string(publishJobs(t, b, "pull", 1)[0])
+	got := make(chan uint64, 1)
+	startConsumer(t, b, ConsumerConfig{Queue: Jobs, Kind: "pull", FetchMaxWait: 200 * time.Millisecond,
+		Handler: func(_ context.Context, m *Msg) Outcome {
+			if m.ID() == id {
+				got <- m.NumDelivered()
+			}
+			return Ack()
+		}})
+	select {
+	case n := <-got:
+		if n != 1 {
+			t.Fatalf("the next consumer got the message on delivery %d, want 1", n)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the next consumer got nothing")
+	}
+}

@@ -123,7 +123,7 @@ func (r *Runner) settleJob(ctx context.Context, rt *Run, m *broker.Msg, herr err
 			rt.log.WarnContext(ctx, "save progress", "error", err)
 		}
 		return broker.Ack()
-	case ctx.Err() != nil:
+	case ctx.Err() != nil && !verdict(herr):
 		return r.interrupted(sctx, rt, m, herr, "")
 	case herr == nil:
 		_, err := r.finish(sctx, id, ending{state: jobs.StateCompleted, delta: rt.pending()})
@@ -139,6 +139,18 @@ func (r *Runner) settleJob(ctx context.Context, rt *Run, m *broker.Msg, herr err
 	default:
 		return r.retryOrFail(sctx, rt, m, herr, "")
 	}
+}
+
+// verdict reports whether herr, a handler's result, decides its job's
+// fate even when the worker is stopping: the job was canceled, or failed
+// for good, for reasons of its own rather than the shutdown's. The handler
+// may have dropped its working state on such a result, so the job must not
+// be redelivered as if interrupted.
+func verdict(herr error) bool {
+	if herr == nil || errors.Is(herr, context.Canceled) || errors.Is(herr, context.DeadlineExceeded) {
+		return false
+	}
+	return errors.Is(herr, ErrCanceled) || IsPermanent(herr)
 }
 
 // settled returns out once the state change it follows succeeded (or

@@ -329,6 +329,46 @@ func TestStopDrains(t *testing.T) {
 	}
 }
 
+// TestStopKeepsHandlerVerdict stops a runner whose grace runs out while
+// handlers still run. One handler returns a plain error on the canceled
+// context, and its job is left for redelivery; another finds a permanent
+// failure of its own as it stops, and its job fails with it rather than
+// being redelivered as interrupted (its handler may have dropped its
+// working state with that result).
+func TestStopKeepsHandlerVerdict(t *testing.T) {
+	e := newEnv(t, backends[1].open(t))
+	var started sync.WaitGroup
+	started.Add(2)
+	h := &jobHandler{kind: "test-verdict", run: func(ctx context.Context, rt *workers.Run) error {
+		started.Done()
+		<-ctx.Done()
+		var req string
+		_ = json.Unmarshal(rt.Job().Request, &req)
+		if req == "permanent" {
+			return workers.Permanent(errors.New("source gone"))
+		}
+		return ctx.Err()
+	}}
+	r := e.startRunner(runnerConfig("w1"), h)
+	interrupted := e.submit("test-verdict", "interrupted")
+	failed := e.submit("test-verdict", "permanent")
+	started.Wait()
+	ctx, cancel := context.WithTimeout(t.Context(), 200*time.Millisecond)
+	defer cancel()
+	if err := r.Stop(ctx); err == nil {
+		t.Fatal("Stop returned nil with handlers running past the grace")
+	}
+	e.waitFor(10*time.Second, "the handlers to settle", func() bool {
+		return e.get(failed.ID).State.Terminal()
+	})
+	if j := e.get(failed.ID); j.State != jobs.StateFailed || !strings.Contains(j.Error, "source gone") {
+		t.Fatalf("job whose handler failed for good: %s %q, want FAILED with its error", j.State, j.Error)
+	}
+	if j := e.get(interrupted.ID); j.State != jobs.StateInProgress {
+		t.Fatalf("interrupted job: %s, want IN_PROGRESS until redelivered", j.State)
+	}
+}
+
 // TestCheckpointResume fails a job after it saved a checkpoint: the
 // redelivered job sees the checkpoint and resumes from it.
 func TestCheckpointResume(t *testing.T) {

@@ -96,7 +96,7 @@ func (r *Runner) settleTask(ctx context.Context, rt *Run, m *broker.Msg, herr er
 	what := fmt.Sprintf("task %s: ", rt.task.TaskID)
 	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), settleTimeout)
 	defer cancel()
-	if herr != nil && ctx.Err() != nil {
+	if herr != nil && ctx.Err() != nil && !verdict(herr) {
 		return r.interrupted(sctx, rt, m, herr, what)
 	}
 	id := rt.job.ID
