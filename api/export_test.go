@@ -259,6 +259,16 @@ func TestExportRuleRoutes(t *testing.T) {
 			expectError(t, e.sendJSON(http.MethodPut, tt.path, tt.body), tt.status)
 		})
 	}
+	// A repository is not created inside the rule's destination, where
+	// every export would write over its files, nor over it.
+	for _, ns := range []string{"s3://out/other/", "s3://out/other/repo2/", "s3://out/"} {
+		r := e.postJSON("/api/v1/repositories", map[string]any{"name": "repo2", "storage_namespace": ns})
+		expectError(t, r, http.StatusBadRequest)
+		if !strings.Contains(string(r.body), "repo1/main") {
+			t.Fatalf("creating a repository at %s: %s does not name the export rule", ns, r.body)
+		}
+	}
+	expect(t, e.postJSON("/api/v1/repositories", map[string]any{"name": "repo2", "storage_namespace": "s3://out/others/"}), http.StatusCreated)
 	expect(t, e.del(path), http.StatusNoContent)
 	expectError(t, e.get(path), http.StatusNotFound)
 	expectError(t, e.del(path), http.StatusNotFound)

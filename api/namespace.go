@@ -2,11 +2,15 @@ package api
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"path/filepath"
 	"strings"
 
+	"github.com/lakeq/lakeq/store"
 	"github.com/lakeq/lakeq/store/block"
 	"github.com/lakeq/lakeq/store/graph"
+	"github.com/lakeq/lakeq/store/jobs"
 )
 
 // namespacePage is how many repositories a scan of the storage namespaces
@@ -49,6 +53,60 @@ func (s *Server) namespaceOwner(ctx context.Context, overlaps func(ns block.Targ
 		}
 		after = string(page[len(page)-1].ID)
 	}
+}
+
+// errOverlap ends a scan of the export rules at the first that overlaps.
+var errOverlap = errors.New("overlap")
+
+// checkNewNamespace checks that namespace, the storage namespace of a new
+// repository id, is its own: it neither lies inside nor holds another
+// repository's namespace (the two would share their range files, and one
+// repository's objects would show in imports and exports of the other's),
+// nor a continuous export's destination (every export would write over the
+// repository's files). A namespace that does not parse or resolve is left
+// to the repository's creation to refuse, and one of a repository named id
+// to its "already exists".
+func (s *Server) checkNewNamespace(ctx context.Context, id store.RepoID, namespace string) error {
+	u, err := block.ParseURI(namespace)
+	if err != nil {
+		return nil
+	}
+	t, err := s.graph.Blocks().Resolve(u)
+	if err != nil {
+		return nil
+	}
+	owner, err := s.namespaceOwner(ctx, func(ns block.Target) bool { return destinationOverlaps(ns, t) })
+	if err != nil {
+		return fmt.Errorf("check storage namespace: %w", err)
+	}
+	if owner != nil && owner.ID != id {
+		return badRequest("storage namespace %s overlaps the storage namespace %s of repository %s: give each repository a namespace of its own",
+			namespace, owner.StorageNamespace, owner.ID)
+	}
+	if s.jobs == nil {
+		return nil
+	}
+	var rule *jobs.ExportRule
+	err = s.jobs.ExportRules().List(ctx, func(r *jobs.ExportRule) error {
+		du, err := jobs.ExportDestination(r.Destination)
+		if err != nil {
+			return nil
+		}
+		dest, err := s.graph.Blocks().Resolve(du)
+		if err != nil || !destinationOverlaps(t, dest) {
+			return nil
+		}
+		rule = r
+		return errOverlap
+	})
+	switch {
+	case errors.Is(err, errOverlap):
+		return badRequest("storage namespace %s overlaps %s, the destination of the continuous export of %s/%s: every export would write over the repository's files",
+			namespace, rule.Destination, rule.Repo, rule.Branch)
+	case err != nil:
+		return fmt.Errorf("check storage namespace: %w", err)
+	}
+	return nil
 }
 
 // dirStore is a block store over a directory (the local store).

@@ -66,12 +66,20 @@ func TestCreateRepository(t *testing.T) {
 		{"exists", `{"name": "repo1", "storage_namespace": "local://lakeq/other"}`, http.StatusConflict},
 		{"sample data", `{"name": "repo3", "storage_namespace": "local://lakeq/x", "sample_data": true}`, http.StatusBadRequest},
 		{"read only", `{"name": "repo3", "storage_namespace": "local://lakeq/x", "read_only": true}`, http.StatusBadRequest},
+		{"another's namespace", `{"name": "repo3", "storage_namespace": "local://lakeq/repo1"}`, http.StatusBadRequest},
+		{"another's namespace with a slash", `{"name": "repo3", "storage_namespace": "local://lakeq/repo1/"}`, http.StatusBadRequest},
+		{"inside another's namespace", `{"name": "repo3", "storage_namespace": "local://lakeq/repo1/nested"}`, http.StatusBadRequest},
+		{"holds another's namespace", `{"name": "repo3", "storage_namespace": "local://lakeq/"}`, http.StatusBadRequest},
 	}
 	for _, tc := range bad {
 		t.Run(tc.name, func(t *testing.T) {
 			expectError(t, e.postJSON("/api/v1/repositories", tc.body), tc.status)
 		})
 	}
+	// A neighbour sharing only the start of the name is a namespace of
+	// its own (repo1/ does not hold repo10/).
+	expect(t, e.postJSON("/api/v1/repositories", map[string]any{"name": "repo10", "storage_namespace": "local://lakeq/repo10"}), http.StatusCreated)
+	expect(t, e.del("/api/v1/repositories/repo10"), http.StatusNoContent)
 	// None of the refused requests created anything.
 	var list struct {
 		Results []repoJSON `json:"results"`
