@@ -260,6 +260,23 @@ func TestImportAPI(t *testing.T) {
 	if obj.PhysicalAddress != "s3://source/events/2026/a.json" {
 		t.Fatalf("imported object's address %q", obj.PhysicalAddress)
 	}
+	// Reading an imported object reads its source; a source rewritten
+	// with another length since is refused with a status, not served
+	// short of the length the entry promises.
+	r = e.get("/api/v1/repositories/imp/refs/main/objects?path=ev/2026/b.json")
+	expect(t, r, http.StatusOK)
+	if string(r.body) != "events/2026/b.json" {
+		t.Fatalf("imported object reads %q", r.body)
+	}
+	st3 := e.minio.NewStore(t)
+	if _, err := st3.Put(t.Context(), "source", "events/2026/b.json", strings.NewReader("rewritten"), int64(len("rewritten")), block.PutOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	r = e.get("/api/v1/repositories/imp/refs/main/objects?path=ev/2026/b.json")
+	expectError(t, r, http.StatusConflict)
+	if !strings.Contains(string(r.body), "changed") {
+		t.Fatalf("read of a changed source: %s", r.body)
+	}
 	expectError(t, e.del(importPath+"?id="+acc.ID), http.StatusConflict)
 }
 

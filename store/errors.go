@@ -63,6 +63,7 @@ var (
 	ErrDeleteDefault      = fmt.Errorf("cannot delete the default branch: %w", ErrPrecondition)
 	ErrJobFinished        = fmt.Errorf("job already finished: %w", ErrConflict)
 	ErrJobCommitting      = fmt.Errorf("job is committing its result, too late to cancel: %w", ErrConflict)
+	ErrObjectChanged      = fmt.Errorf("object data changed since it was recorded: %w", ErrConflict)
 	ErrProtectedRef       = fmt.Errorf("reference is read-only: %w", ErrPrecondition)
 	ErrNothingToRevert    = fmt.Errorf("nothing to revert: %w", ErrPrecondition)
 	ErrCommitNotMergeable = fmt.Errorf("commit has no parent to compare with: %w", ErrPrecondition)

@@ -112,9 +112,16 @@ func (g *Graph) ReadObject(ctx context.Context, repo store.RepoID, ref store.Ref
 	if err != nil {
 		return nil, nil, err
 	}
-	rc, _, err := t.Store.Get(ctx, t.Bucket, t.Key, rng)
+	rc, info, err := t.Store.Get(ctx, t.Bucket, t.Key, rng)
 	if err != nil {
 		return nil, nil, fmt.Errorf("read %s: %w", path, err)
+	}
+	if info.Size != e.Size {
+		// The bytes at the address are no longer the entry's: an
+		// imported object rewritten at its source. Serving them would
+		// break the length the entry promises.
+		rc.Close()
+		return nil, nil, fmt.Errorf("read %s: %w: %s holds %d bytes, the entry %d", path, store.ErrObjectChanged, e.Address, info.Size, e.Size)
 	}
 	return rc, e, nil
 }
