@@ -117,11 +117,7 @@ func (s *Server) checkExportDestination(ctx context.Context, namespace, dest str
 	if err != nil {
 		return err
 	}
-	nsURI, err := block.ParseURI(namespace)
-	if err != nil {
-		return err
-	}
-	ns, err := s.graph.Blocks().Resolve(nsURI)
+	ns, err := s.resolveURI(namespace)
 	if err != nil {
 		return err
 	}

@@ -108,11 +108,7 @@ func (s *Server) importStart(c *fiber.Ctx) error {
 // exists, and each prefix source holds at least one object.
 func (s *Server) checkImportSources(ctx context.Context, namespace string, req *jobs.ImportRequest) error {
 	blocks := s.graph.Blocks()
-	nsURI, err := block.ParseURI(namespace)
-	if err != nil {
-		return fmt.Errorf("repository storage namespace: %w", err)
-	}
-	ns, err := blocks.Resolve(nsURI)
+	ns, err := s.resolveURI(namespace)
 	if err != nil {
 		return fmt.Errorf("repository storage namespace: %w", err)
 	}

@@ -25,7 +25,6 @@ const namespacePage = 1000
 // not configured any more) holds nothing a resolved target could be in,
 // and is skipped.
 func (s *Server) namespaceOwner(ctx context.Context, overlaps func(ns block.Target) bool) (*graph.Repository, error) {
-	blocks := s.graph.Blocks()
 	after := ""
 	for {
 		if err := ctx.Err(); err != nil {
@@ -36,11 +35,7 @@ func (s *Server) namespaceOwner(ctx context.Context, overlaps func(ns block.Targ
 			return nil, err
 		}
 		for _, r := range page {
-			u, err := block.ParseURI(r.StorageNamespace)
-			if err != nil {
-				continue
-			}
-			ns, err := blocks.Resolve(u)
+			ns, err := s.resolveURI(r.StorageNamespace)
 			if err != nil {
 				continue
 			}
@@ -55,6 +50,16 @@ func (s *Server) namespaceOwner(ctx context.Context, overlaps func(ns block.Targ
 	}
 }
 
+// resolveURI parses uri, a storage namespace or an s3:// or local://
+// location, and resolves it to where its keys live.
+func (s *Server) resolveURI(uri string) (block.Target, error) {
+	u, err := block.ParseURI(uri)
+	if err != nil {
+		return block.Target{}, err
+	}
+	return s.graph.Blocks().Resolve(u)
+}
+
 // errOverlap ends a scan of the export rules at the first that overlaps.
 var errOverlap = errors.New("overlap")
 
@@ -67,11 +72,7 @@ var errOverlap = errors.New("overlap")
 // to the repository's creation to refuse, and one of a repository named id
 // to its "already exists".
 func (s *Server) checkNewNamespace(ctx context.Context, id store.RepoID, namespace string) error {
-	u, err := block.ParseURI(namespace)
-	if err != nil {
-		return nil
-	}
-	t, err := s.graph.Blocks().Resolve(u)
+	t, err := s.resolveURI(namespace)
 	if err != nil {
 		return nil
 	}
