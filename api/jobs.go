@@ -38,6 +38,7 @@ type jobBody struct {
 	Error           string          `json:"error,omitempty"`
 	CancelRequested bool            `json:"cancel_requested,omitempty"`
 	Committing      bool            `json:"committing,omitempty"`
+	Revision        uint64          `json:"revision"`
 	Attempts        int             `json:"attempts"`
 	Worker          string          `json:"worker,omitempty"`
 	CreatedAt       time.Time       `json:"created_at"`
@@ -51,8 +52,8 @@ func newJobBody(j *jobs.Job) jobBody {
 	b := jobBody{
 		ID: j.ID, Kind: j.Kind, Repository: j.Repo, State: j.State, Request: j.Request,
 		Progress: j.Progress, Result: j.Result, Error: j.Error, CancelRequested: j.CancelRequested,
-		Committing: j.Committing,
-		Attempts:   j.Attempts, Worker: j.Worker, CreatedAt: j.CreatedAt, UpdatedAt: j.UpdatedAt,
+		Committing: j.Committing, Revision: j.Revision,
+		Attempts: j.Attempts, Worker: j.Worker, CreatedAt: j.CreatedAt, UpdatedAt: j.UpdatedAt,
 	}
 	if !j.StartedAt.IsZero() {
 		t := j.StartedAt

@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -553,6 +554,40 @@ func TestJobEventsReplayFinishedJob(t *testing.T) {
 	t.Run("Unknown", func(t *testing.T) {
 		expectError(t, e.get("/api/v1/jobs/"+string(jobs.NewID(time.Now()))+"/events"), http.StatusNotFound)
 	})
+}
+
+// TestJobEventsLateProgress: a progress event stored after an event of a
+// later revision of the job (tasks on two workers publishing at once) is
+// left out of the stream; one of an equal or later revision is sent.
+func TestJobEventsLateProgress(t *testing.T) {
+	e := newJobAPIEnv(t)
+	j := e.newJob(jobs.KindImport, "repo-a", jobs.StateInProgress)
+	rev := func(r uint64, done int64) func(*jobs.Event) {
+		return func(ev *jobs.Event) { ev.Revision, ev.Progress.Done = r, done }
+	}
+	e.publishEvent(j, jobs.EventStarted, rev(2, 0))
+	e.publishEvent(j, jobs.EventProgress, rev(4, 20))
+	e.publishEvent(j, jobs.EventProgress, rev(3, 10)) // late
+	e.publishEvent(j, jobs.EventTaskDone, rev(5, 30))
+	e.publishEvent(j, jobs.EventProgress, rev(6, 40))
+	last := e.publishEvent(j, jobs.EventProgress, rev(5, 30)) // late, and the last stored
+	e.newJobState(j.ID, jobs.StateCompleted)
+
+	var got []string
+	evs := readSSE(t, e.get("/api/v1/jobs/"+string(j.ID)+"/events").body)
+	for _, ev := range evs {
+		var je jobs.Event
+		if err := json.Unmarshal([]byte(ev.data), &je); err != nil {
+			t.Fatal(err)
+		}
+		got = append(got, fmt.Sprintf("%s:%d", ev.event, je.Progress.Done))
+	}
+	// The stream ends after the last stored event, late or not, with the
+	// final event built from the job's record.
+	want := []string{"started:0", "progress:20", "task_done:30", "progress:40", "completed:0"}
+	if !slices.Equal(got, want) {
+		t.Fatalf("events %v, want %v (last stored: %d)", got, want, last)
+	}
 }
 
 // newJobState moves job id to state and returns it.

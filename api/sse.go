@@ -161,6 +161,7 @@ func (s *Server) streamJobEvents(ctx context.Context, sw *sseWriter, es *broker.
 		return err
 	}
 	lastSeq := after
+	var revision uint64 // the highest revision sent
 	for {
 		nctx, cancel := context.WithTimeout(ctx, s.sse.interval())
 		ev, err := es.Next(nctx)
@@ -182,17 +183,24 @@ func (s *Server) streamJobEvents(ctx context.Context, sw *sseWriter, es *broker.
 		}
 		typ := "message"
 		var head struct {
-			Type jobs.EventType `json:"type"`
+			Type     jobs.EventType `json:"type"`
+			Revision uint64         `json:"revision"`
 		}
 		if json.Unmarshal(ev.Data, &head) == nil && head.Type != "" {
 			typ = string(head.Type)
 		}
-		if err := sw.event(ev.Seq, typ, ev.Data); err != nil {
-			return err
-		}
 		lastSeq = ev.Seq
-		if head.Type.Final() {
-			return nil
+		// A progress event stored after a newer state of the job was
+		// sent (tasks on several workers publish at once) is left out:
+		// its counters are stale.
+		if head.Type != jobs.EventProgress || head.Revision >= revision {
+			revision = max(revision, head.Revision)
+			if err := sw.event(ev.Seq, typ, ev.Data); err != nil {
+				return err
+			}
+			if head.Type.Final() {
+				return nil
+			}
 		}
 		if endSeq > 0 && ev.Seq >= endSeq {
 			// The job had ended, but its final event is not in the

@@ -57,6 +57,11 @@ type Event struct {
 	Time     time.Time    `json:"time"`
 	State    State        `json:"state"`
 	Progress Progress     `json:"progress"`
+	// Revision is the revision of the job record the event describes
+	// (Job.Revision). Events of concurrent tasks may be stored out of
+	// order: of two progress events, the one of the higher revision is
+	// the newer.
+	Revision uint64 `json:"revision,omitempty"`
 	// Attempt is the delivery of the job message the event comes from.
 	Attempt int `json:"attempt,omitempty"`
 	// Worker is the worker that published the event.
@@ -75,7 +80,7 @@ type Event struct {
 func NewEvent(j *Job, typ EventType, now time.Time) Event {
 	ev := Event{
 		Type: typ, JobID: j.ID, Kind: j.Kind, Repo: j.Repo, Time: now.UTC(),
-		State: j.State, Progress: j.Progress, Attempt: j.Attempts, Worker: j.Worker,
+		State: j.State, Progress: j.Progress, Revision: j.Revision, Attempt: j.Attempts, Worker: j.Worker,
 	}
 	switch typ {
 	case EventFailed, EventCanceled:

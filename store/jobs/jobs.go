@@ -102,6 +102,10 @@ type Job struct {
 	// delivered again, even as a first delivery by a consumer declared
 	// anew, runs the job.
 	RunSeq uint64 `json:"run_seq,omitempty"`
+	// Revision counts the writes of the record: 1 when created, one more
+	// with every change. Events carry the revision of the record they
+	// describe, so that a subscriber can tell a late one from a new one.
+	Revision uint64 `json:"revision"`
 	// Attempts counts the deliveries of the job's message to a worker.
 	Attempts   int       `json:"attempts"`
 	Worker     string    `json:"worker,omitempty"` // the worker that ran it last

@@ -54,7 +54,7 @@ func (s *Store) Create(ctx context.Context, j *Job) (*Job, error) {
 	}
 	now := s.now().UTC()
 	nj := *j
-	nj.State, nj.CreatedAt, nj.UpdatedAt = StateSubmitted, now, now
+	nj.State, nj.CreatedAt, nj.UpdatedAt, nj.Revision = StateSubmitted, now, now, 1
 	raw, err := json.Marshal(&nj)
 	if err != nil {
 		return nil, fmt.Errorf("create job %s: %w", j.ID, err)
@@ -209,6 +209,7 @@ func (s *Store) Update(ctx context.Context, id store.JobID, fn func(j *Job) erro
 		}
 		now := s.now().UTC()
 		next.UpdatedAt = now
+		next.Revision = cur.Revision + 1
 		if next.State == StateInProgress && next.StartedAt.IsZero() {
 			next.StartedAt = now
 		}

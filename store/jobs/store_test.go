@@ -211,6 +211,10 @@ func TestUpdateConcurrent(t *testing.T) {
 			t.Fatalf("after %d×%d updates: done %d, bytes %d; want %d, %d",
 				updaters, perUpdater, got.Progress.Done, got.Progress.Bytes, updaters*perUpdater, wantBytes)
 		}
+		// Each write is one revision, from 1 at creation.
+		if want := uint64(1 + updaters*perUpdater); j.Revision != 1 || got.Revision != want {
+			t.Fatalf("revisions %d at creation and %d after the updates, want 1 and %d", j.Revision, got.Revision, want)
+		}
 	})
 }
 
@@ -331,6 +335,22 @@ func TestRequestCancel(t *testing.T) {
 			done := setState(t, s, j.ID, jobs.StateCanceled)
 			if done.FinishedAt.IsZero() {
 				t.Fatal("CANCELED job without FinishedAt")
+			}
+		})
+		t.Run("Committing", func(t *testing.T) {
+			j := mustCreate(t, s, jobs.KindImport, "repo-a")
+			if _, err := s.Update(t.Context(), j.ID, func(j *jobs.Job) error {
+				j.State, j.Committing = jobs.StateInProgress, true
+				return nil
+			}); err != nil {
+				t.Fatal(err)
+			}
+			got, err := s.RequestCancel(t.Context(), j.ID)
+			if !errors.Is(err, store.ErrJobCommitting) || !errors.Is(err, store.ErrConflict) {
+				t.Fatalf("cancel of a committing job: %v, want ErrJobCommitting", err)
+			}
+			if got.CancelRequested {
+				t.Fatalf("a refused cancel flagged the job: %+v", got)
 			}
 		})
 		t.Run("Unknown", func(t *testing.T) {

@@ -22,6 +22,9 @@ type JobEvent struct {
 	Time       time.Time   `json:"time"`
 	State      string      `json:"state"`
 	Progress   JobProgress `json:"progress"`
+	// Revision is the revision of the job record the event describes:
+	// of two progress events, the one of the higher revision is the newer.
+	Revision uint64 `json:"revision,omitempty"`
 	// Attempt is the delivery of the job's message the event comes from
 	// (1 on the first run).
 	Attempt int    `json:"attempt,omitempty"`

@@ -49,7 +49,7 @@ func TestFollowJobKeepsEveryField(t *testing.T) {
 		Type: "export_status", JobID: "01m80sgps0d8bkhj4cdbe601bg", Kind: jobs.KindExport, Repo: "sales",
 		Time: at, State: jobs.StateInProgress,
 		Progress: jobs.Progress{Done: 3, Total: 4, Bytes: 111, Failed: 1, Tasks: 2, TasksOK: 1},
-		Attempt:  2, Worker: "worker-a", TaskID: "range-00001", Error: "retried",
+		Revision: 9, Attempt: 2, Worker: "worker-a", TaskID: "range-00001", Error: "retried",
 		Result: json.RawMessage(`{"copied":3}`),
 		Data:   json.RawMessage(`{"status_file":"s3://published/EXPORT_x_SUCCESS","copied":3}`),
 	}

@@ -38,6 +38,7 @@ type Job struct {
 	Error           string          `json:"error,omitempty"`
 	CancelRequested bool            `json:"cancel_requested,omitempty"`
 	Committing      bool            `json:"committing,omitempty"`
+	Revision        uint64          `json:"revision"`
 	Attempts        int             `json:"attempts"`
 	Worker          string          `json:"worker,omitempty"`
 	CreatedAt       time.Time       `json:"created_at"`
