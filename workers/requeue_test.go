@@ -2,8 +2,8 @@ package workers_test
 
 import (
 	"context"
-	"errors"
 	"encoding/json"
+	"errors"
 	"sync/atomic"
 	"testing"
 	"time"
