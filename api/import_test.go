@@ -277,6 +277,12 @@ func TestImportAPI(t *testing.T) {
 	if !strings.Contains(string(r.body), "changed") {
 		t.Fatalf("read of a changed source: %s", r.body)
 	}
+	// So is a range of it, inside the new length or past it.
+	for _, rng := range []string{"bytes=0-3", "bytes=12-17"} {
+		r = e.do(req{method: http.MethodGet, path: "/api/v1/repositories/imp/refs/main/objects?path=ev/2026/b.json",
+			header: map[string]string{"Range": rng}})
+		expectError(t, r, http.StatusConflict)
+	}
 	expectError(t, e.del(importPath+"?id="+acc.ID), http.StatusConflict)
 }
 

@@ -54,13 +54,13 @@ func (r *Runner) handleJob(ctx context.Context, h Handler, m *broker.Msg) broker
 	// cancellation and clears its working state, or finds that the job's
 	// work was committed before the cancellation came, and completes it.
 	if j.CancelRequested && p == phaseRun {
-		if err := r.cancelJob(ctx, j.ID, jobs.Progress{}); err != nil {
+		if err := r.cancelJob(ctx, j.ID, jobs.Progress{}); err != nil && !errors.Is(err, store.ErrJobCommitting) {
 			log.WarnContext(ctx, "cancel job; retrying", "error", err)
 			return broker.Nak(0, err.Error())
 		}
 		return broker.Ack()
 	}
-	j, err = r.begin(ctx, j.ID, p, m.StreamSeq())
+	j, err = r.begin(ctx, j.ID, p, m.StreamSeq(), m.NumDelivered() == 1)
 	switch {
 	case errors.Is(err, store.ErrJobFinished):
 		return broker.Ack()
@@ -132,6 +132,11 @@ func (r *Runner) settleJob(ctx context.Context, rt *Run, m *broker.Msg, herr err
 		return broker.Ack()
 	case errors.Is(herr, ErrCanceled):
 		err := r.cancelJob(sctx, id, rt.pending())
+		if errors.Is(err, store.ErrJobCommitting) && rt.phase == phaseRun {
+			// A Run delivered again while the job's Finalize commits:
+			// the Finalize decides how the job ends.
+			return broker.Ack()
+		}
 		return r.settled(sctx, rt, err, broker.Ack())
 	case IsPermanent(herr):
 		_, err := r.finish(sctx, id, ending{state: jobs.StateFailed, err: herr.Error(), delta: rt.pending()})

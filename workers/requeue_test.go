@@ -133,3 +133,27 @@ func TestRunAfterConsumerRedeclared(t *testing.T) {
 		t.Fatalf("job %s after %d attempts, want COMPLETED after 2", done.State, done.Attempts)
 	}
 }
+
+// TestSecondMessageOfLegacyJobDropped: a job begun before jobs recorded
+// the message that began them (no RunSeq) is not begun again by a first
+// delivery, which can only be another message's.
+func TestSecondMessageOfLegacyJobDropped(t *testing.T) {
+	e := newEnv(t, backends[1].open(t))
+	var runs atomic.Int32
+	h := &jobHandler{kind: "test-legacy", run: func(ctx context.Context, rt *workers.Run) error {
+		runs.Add(1)
+		return rt.Complete(ctx, "ok")
+	}}
+	j := e.submit("test-legacy", nil)
+	if _, err := e.jobs.Update(t.Context(), j.ID, func(j *jobs.Job) error {
+		j.State, j.RunSeq = jobs.StateInProgress, 0
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	e.startRunner(runnerConfig("w1"), h)
+	e.waitFor(10*time.Second, "the message to be settled", func() bool { return e.streamMsgs(broker.StreamJobs) == 0 })
+	if got := e.get(j.ID); got.State != jobs.StateInProgress || runs.Load() != 0 {
+		t.Fatalf("job %s after %d runs, want IN_PROGRESS and none", got.State, runs.Load())
+	}
+}

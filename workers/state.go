@@ -25,14 +25,20 @@ var errOtherMessage = errors.New("job begun by another message")
 // begin moves job id to IN_PROGRESS on this worker for phase p. For a Run
 // it counts an attempt and records seq, the stream sequence of the job
 // message, as the job's (jobs.Job.RunSeq); it fails with errOtherMessage
-// when another message began the job. A job being finalized has all its
-// tasks done (the ledger says so), whatever the counter shown to users
-// says. It fails with store.ErrJobFinished when the job has ended
-// meanwhile.
-func (r *Runner) begin(ctx context.Context, id store.JobID, p phase, seq uint64) (*jobs.Job, error) {
+// when another message began the job (for a job begun before jobs recorded
+// it: when first, this is the message's first delivery). A job being
+// finalized has all its tasks done (the ledger says so), whatever the
+// counter shown to users says. It fails with store.ErrJobFinished when
+// the job has ended meanwhile.
+func (r *Runner) begin(ctx context.Context, id store.JobID, p phase, seq uint64, first bool) (*jobs.Job, error) {
 	return r.deps.Jobs.Update(ctx, id, func(j *jobs.Job) error {
 		if p == phaseRun {
-			if j.RunSeq != 0 && j.RunSeq != seq {
+			switch {
+			case j.RunSeq != 0 && j.RunSeq != seq:
+				return errOtherMessage
+			case j.RunSeq == 0 && j.State != jobs.StateSubmitted && first:
+				// Begun before jobs recorded their message: a first
+				// delivery is taken for another message's.
 				return errOtherMessage
 			}
 			j.RunSeq = seq

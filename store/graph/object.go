@@ -2,6 +2,7 @@ package graph
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"strings"
@@ -113,10 +114,16 @@ func (g *Graph) ReadObject(ctx context.Context, repo store.RepoID, ref store.Ref
 		return nil, nil, err
 	}
 	rc, info, err := t.Store.Get(ctx, t.Bucket, t.Key, rng)
+	if errors.Is(err, block.ErrInvalidRange) && rng != nil && rng.Offset >= 0 && rng.Offset < e.Size {
+		// A range of the entry that the bytes at its address no longer
+		// hold: they shrank.
+		return nil, nil, fmt.Errorf("read %s: %w: %s no longer holds the entry's %d bytes", path, store.ErrObjectChanged, e.Address, e.Size)
+	}
 	if err != nil {
 		return nil, nil, fmt.Errorf("read %s: %w", path, err)
 	}
-	if info.Size != e.Size {
+	// A size of -1 is unknown (an answer without a length).
+	if info.Size >= 0 && info.Size != e.Size {
 		// The bytes at the address are no longer the entry's: an
 		// imported object rewritten at its source. Serving them would
 		// break the length the entry promises.

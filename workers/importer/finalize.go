@@ -35,21 +35,20 @@ func (h *Handler) finalize(ctx context.Context, rt *workers.Run) error {
 		return err
 	}
 	c, head, err := h.findCommit(ctx, j.Repo, store.Ref(req.Branch), j.ID)
-	if err != nil {
+	switch {
+	case err != nil:
 		return classify(err)
+	case c != nil:
+		return h.completeFound(ctx, rt, c)
 	}
 	p, err := h.loadPlan(ctx, j.ID)
 	switch {
-	case errors.Is(err, kv.ErrNotFound) && c != nil:
-		// Committed, and the working state is gone with the plan: only
-		// the count the tasks saved is left.
-		return h.complete(ctx, rt, c, "", j.Progress.Done)
 	case errors.Is(err, kv.ErrNotFound):
 		return permanent(fmt.Errorf("import %s: no plan to finalize", j.ID))
 	case err != nil:
 		return err
 	}
-	if c == nil && rt.Canceled(ctx) {
+	if rt.Canceled(ctx) {
 		return workers.ErrCanceled
 	}
 	ranges, total, err := h.shardResults(ctx, j.ID, p)
@@ -61,20 +60,11 @@ func (h *Handler) finalize(ctx context.Context, rt *workers.Run) error {
 	if err != nil {
 		return classify(err)
 	}
-	if c != nil {
-		head = nil // nothing is committed onto it
-	}
 	warm := h.readTree(ctx, ns, head)
 	imported, err := trees.WriteMetaRange(ctx, ns, ranges)
 	<-warm
 	if err != nil {
 		return classify(fmt.Errorf("import %s: write metarange: %w", j.ID, err))
-	}
-	if c != nil {
-		// An earlier finalize committed and stopped before it recorded
-		// the result: complete with its commit. The metarange is written
-		// again under the same id, the ranges being the same.
-		return h.complete(ctx, rt, c, imported, total)
 	}
 	var found *graph.Commit
 	build := func(ctx context.Context, ns tree.Namespace, head *graph.Commit) (tree.MetaRangeID, error) {
@@ -127,6 +117,45 @@ func (h *Handler) finalize(ctx context.Context, rt *workers.Run) error {
 		return permanent(fmt.Errorf("import into %s: %w (submit with force to import anyway)", req.Branch, err))
 	case err != nil:
 		return classify(fmt.Errorf("import into %s: %w", req.Branch, err))
+	}
+	return h.complete(ctx, rt, c, imported, total)
+}
+
+// completeFound completes the job with c, the commit an earlier finalize
+// made before it stopped short of recording the result. The result is the
+// one that finalize would have recorded, read back from the working state;
+// what cannot be read back (the state is gone, or the store fails) is left
+// as the count the tasks saved and the commit's metarange, for the commit
+// is made and the job completes with it whatever fails here.
+func (h *Handler) completeFound(ctx context.Context, rt *workers.Run, c *graph.Commit) error {
+	j := rt.Job()
+	total, imported := j.Progress.Done, tree.MetaRangeID("")
+	err := func() error {
+		p, err := h.loadPlan(ctx, j.ID)
+		if err != nil {
+			return err
+		}
+		ranges, n, err := h.shardResults(ctx, j.ID, p)
+		if err != nil {
+			return err
+		}
+		ns, err := h.graph.Namespace(ctx, j.Repo)
+		if err != nil {
+			return err
+		}
+		// Written again under the same id: the ranges are the same.
+		id, err := h.graph.Trees().WriteMetaRange(ctx, ns, ranges)
+		if err != nil {
+			return err
+		}
+		total, imported = n, id
+		return nil
+	}()
+	if err != nil {
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		rt.Logger().WarnContext(ctx, "import: committed; its result is partly lost", "commit", c.ID, "error", err.Error())
 	}
 	return h.complete(ctx, rt, c, imported, total)
 }
