@@ -297,8 +297,10 @@ func newImportCancelCmd(g *globals) *cobra.Command {
 				return err
 			}
 			if err := c.ImportCancel(cmd.Context(), string(u.Repo), string(u.Ref), args[1]); err != nil {
-				if client.IsStatus(err, http.StatusConflict) {
-					return errors.New("the import has finished already")
+				var ae *client.APIError
+				if errors.As(err, &ae) && ae.StatusCode == http.StatusConflict {
+					// Finished already, or committing its result.
+					return fmt.Errorf("the import can no longer be canceled: %s", ae.Message)
 				}
 				return err
 			}

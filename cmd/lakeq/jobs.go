@@ -267,7 +267,7 @@ func isTerminal(w io.Writer) bool {
 func newJobsCancelCmd(g *globals) *cobra.Command {
 	return &cobra.Command{
 		Use:   "cancel ID",
-		Short: "Cancel a job: a queued one at once, a running one between two units of work; it commits nothing",
+		Short: "Cancel a job: a queued one at once, a running one between two units of work, until it begins committing; it commits nothing",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			c, err := g.client(cmd)
@@ -278,7 +278,8 @@ func newJobsCancelCmd(g *globals) *cobra.Command {
 			if err := c.CancelJob(cmd.Context(), id); err != nil {
 				var ae *client.APIError
 				if errors.As(err, &ae) && ae.StatusCode == http.StatusConflict {
-					return fmt.Errorf("job %s has finished already: %w", id, err)
+					// Finished already, or committing its result.
+					return fmt.Errorf("job %s can no longer be canceled: %s", id, ae.Message)
 				}
 				return err
 			}

@@ -124,7 +124,7 @@ func TestJobsCommands(t *testing.T) {
 	if err := json.Unmarshal([]byte(lq("jobs", "show", id, "-o", "json")), &shown); err != nil || shown.State != "COMPLETED" {
 		t.Fatalf("jobs show -o json: %+v, %v", shown, err)
 	}
-	lqFails("finished already", "jobs", "cancel", id)
+	lqFails("can no longer be canceled: job "+id+" is COMPLETED", "jobs", "cancel", id)
 	unknown := string(jobs.NewID(time.Now()))
 	lqFails("404", "jobs", "show", unknown)
 	lqFails("404", "jobs", "cancel", unknown)
