@@ -566,7 +566,7 @@ func TestJobEventsLateProgress(t *testing.T) {
 		return func(ev *jobs.Event) { ev.Revision, ev.Progress.Done = r, done }
 	}
 	e.publishEvent(j, jobs.EventStarted, rev(2, 0))
-	e.publishEvent(j, jobs.EventProgress, rev(4, 20))
+	seen := e.publishEvent(j, jobs.EventProgress, rev(4, 20))
 	e.publishEvent(j, jobs.EventProgress, rev(3, 10)) // late
 	e.publishEvent(j, jobs.EventTaskDone, rev(5, 30))
 	e.publishEvent(j, jobs.EventProgress, rev(6, 40))
@@ -587,6 +587,18 @@ func TestJobEventsLateProgress(t *testing.T) {
 	want := []string{"started:0", "progress:20", "task_done:30", "progress:40", "completed:0"}
 	if !slices.Equal(got, want) {
 		t.Fatalf("events %v, want %v (last stored: %d)", got, want, last)
+	}
+	// A stream resumed after an event leaves out what is late against
+	// that event too.
+	r := e.do(req{method: http.MethodGet, path: "/api/v1/jobs/" + string(j.ID) + "/events",
+		header: map[string]string{"Last-Event-ID": strconv.FormatUint(seen, 10)}})
+	expect(t, r, http.StatusOK)
+	got = got[:0]
+	for _, ev := range readSSE(t, r.body) {
+		got = append(got, ev.event)
+	}
+	if want := []string{"task_done", "progress", "completed"}; !slices.Equal(got, want) {
+		t.Fatalf("resumed events %v, want %v", got, want)
 	}
 }
 

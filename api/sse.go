@@ -161,7 +161,9 @@ func (s *Server) streamJobEvents(ctx context.Context, sw *sseWriter, es *broker.
 		return err
 	}
 	lastSeq := after
-	var revision uint64 // the highest revision sent
+	// The highest revision sent; on a resumed stream, at least that of
+	// the last event the client saw.
+	revision := s.eventRevision(ctx, subject, after)
 	for {
 		nctx, cancel := context.WithTimeout(ctx, s.sse.interval())
 		ev, err := es.Next(nctx)
@@ -236,6 +238,29 @@ func (s *Server) sendFinal(sw *sseWriter, j *jobs.Job) error {
 		return err
 	}
 	return sw.event(0, string(typ), data)
+}
+
+// eventRevision returns the job revision of the event stored at seq on
+// subject, or 0 when there is none (seq 0, expired, another subject's).
+func (s *Server) eventRevision(ctx context.Context, subject string, seq uint64) uint64 {
+	if seq == 0 {
+		return 0
+	}
+	st, err := s.broker.JetStream().Stream(ctx, broker.StreamEvents)
+	if err != nil {
+		return 0
+	}
+	msg, err := st.GetMsg(ctx, seq)
+	if err != nil || msg.Subject != subject {
+		return 0
+	}
+	var ev struct {
+		Revision uint64 `json:"revision"`
+	}
+	if json.Unmarshal(msg.Data, &ev) != nil {
+		return 0
+	}
+	return ev.Revision
 }
 
 // lastEventSeq returns the stream sequence of the last event on subject,
