@@ -1,6 +1,7 @@
 package s3
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"errors"
@@ -16,8 +17,6 @@ import (
 	"unicode/utf8"
 
 	"github.com/minio/minio-go/v7"
-	"github.com/tdewolff/parse/v2"
-	"github.com/tdewolff/parse/v2/xml"
 )
 
 // listURLExpiry is how long the signed URL of one listing request is valid.
@@ -89,9 +88,10 @@ func fromMinIO(r minio.ListBucketV2Result) listResult {
 // key. So the request is sent as a presigned GET (minio-go signs it, with
 // the same endpoint, region, addressing style and credentials as every
 // other request) and its answer is decoded by a streaming scan of the
-// elements a listing has. Anything else, an error status, a failed
-// request, is left to minio-go's own ListObjectsV2, with its retries and
-// error decoding.
+// elements a listing has, as it arrives: the answer is never held whole.
+// Anything else, an error status, a failed request, an answer cut short,
+// is left to minio-go's own ListObjectsV2, with its retries and error
+// decoding.
 func (s *Store) listObjectsV2(ctx context.Context, bucket, prefix, startAfter, token, delimiter string, max int) (listResult, error) {
 	slow := func() (listResult, error) {
 		s.slowLists.Add(1)
@@ -131,25 +131,22 @@ func (s *Store) listObjectsV2(ctx context.Context, bucket, prefix, startAfter, t
 		_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
 		return slow()
 	}
-	buf := listBuffers.Get().(*bytes.Buffer)
-	defer listBuffers.Put(buf)
-	buf.Reset()
-	if n := resp.ContentLength; n > 0 && n <= maxListAnswer {
-		// Read into one allocation of the answer's size, not a series of
-		// doublings that leave up to twice its size.
-		buf.Grow(int(n) + bytes.MinRead)
-	}
-	if _, err := buf.ReadFrom(resp.Body); err != nil {
-		if ctx.Err() != nil {
-			return listResult{}, ctx.Err()
-		}
+	x := listReaders.Get().(*xmlTokens)
+	defer listReaders.Put(x)
+	x.reset(resp.Body)
+	defer x.reset(nil)
+	res, err := decodeListV2From(x, max)
+	var rerr *readError
+	switch {
+	case err == nil:
+		return res, nil
+	case ctx.Err() != nil:
+		return listResult{}, ctx.Err()
+	case errors.As(err, &rerr):
+		// The answer was cut short: ask again, with minio-go's retries.
 		return slow()
 	}
-	res, err := decodeListV2(buf.Bytes(), max)
-	if err != nil {
-		return res, fmt.Errorf("s3: list %s: %w", bucket, err)
-	}
-	return res, nil
+	return res, fmt.Errorf("s3: list %s: %w", bucket, err)
 }
 
 // listURL returns the URL of a listing request of bucket with query q:
@@ -183,12 +180,15 @@ func unsignedURL(u *url.URL) *url.URL {
 // errListXML reports a ListObjectsV2 answer that is not a ListBucketResult.
 var errListXML = errors.New("malformed ListObjectsV2 answer")
 
-// maxListAnswer is the largest Content-Length a listing buffer is sized
-// to in advance; a page of 1,000 keys of 1,024 bytes is about 1.5 MB.
-const maxListAnswer = 4 << 20
+// listReadBuffer is the size of the buffer an answer is read through: a
+// page of 1,000 keys is a few hundred kilobytes of XML, decoded as it
+// arrives rather than held whole.
+const listReadBuffer = 16 << 10
 
-// listBuffers holds the buffers answers are read into.
-var listBuffers = sync.Pool{New: func() any { return new(bytes.Buffer) }}
+// listReaders holds the readers answers are decoded through.
+var listReaders = sync.Pool{New: func() any {
+	return &xmlTokens{r: bufio.NewReaderSize(nil, listReadBuffer)}
+}}
 
 // decodeListV2 reads a ListBucketResult document: its contents (key, size,
 // ETag, last modified), common prefixes, truncation and continuation
@@ -197,15 +197,21 @@ var listBuffers = sync.Pool{New: func() any { return new(bytes.Buffer) }}
 // sizeHint is how many objects the answer may hold. Nothing of the result
 // refers to doc.
 func decodeListV2(doc []byte, sizeHint int) (listResult, error) {
+	x := xmlTokens{r: bufio.NewReader(bytes.NewReader(doc))}
+	return decodeListV2From(&x, sizeHint)
+}
+
+// decodeListV2From is decodeListV2 of the document x reads, decoded as it
+// arrives.
+func decodeListV2From(x *xmlTokens, sizeHint int) (listResult, error) {
 	d := listDecoder{res: listResult{Objects: objectSlices.get(sizeHint)}, depth: -1}
-	lx := xml.NewLexer(parse.NewInputBytes(doc))
 	for {
-		tt, data := lx.Next()
-		switch tt {
-		case xml.ErrorToken:
-			if err := lx.Err(); err != io.EOF {
-				return d.res, fmt.Errorf("%w: %v", errListXML, err)
-			}
+		kind, data, err := x.next()
+		if err != nil {
+			return d.res, fmt.Errorf("%w: %w", errListXML, err)
+		}
+		switch kind {
+		case tokEOF:
 			if d.depth != -2 {
 				return d.res, fmt.Errorf("%w: document ends inside an element", errListXML)
 			}
@@ -213,24 +219,25 @@ func decodeListV2(doc []byte, sizeHint int) (listResult, error) {
 				return d.res, fmt.Errorf("%w: truncated without a continuation token", errListXML)
 			}
 			return d.res, decodeNames(&d.res)
-		case xml.StartTagToken:
-			if err := d.enter(lx.Text()); err != nil {
+		case tokStart, tokStartVoid:
+			if err := d.enter(data); err != nil {
 				return d.res, err
 			}
-		case xml.StartTagCloseVoidToken:
-			// <Name/>: an empty element, closed at once.
-			if err := d.leave(); err != nil {
-				return d.res, err
+			if kind == tokStartVoid {
+				// <Name/>: an empty element, closed at once.
+				if err := d.leave(); err != nil {
+					return d.res, err
+				}
 			}
-		case xml.TextToken:
+		case tokText:
 			if d.depth > 0 {
 				d.text = appendUnescaped(d.text, data)
 			}
-		case xml.CDATAToken:
+		case tokCDATA:
 			if d.depth > 0 {
-				d.text = append(d.text, lx.Text()...)
+				d.text = append(d.text, data...)
 			}
-		case xml.EndTagToken:
+		case tokEnd:
 			if d.depth < 0 {
 				return d.res, fmt.Errorf("%w: unbalanced end tag", errListXML)
 			}

@@ -1,13 +1,18 @@
 package s3
 
 import (
+	"bufio"
+	"bytes"
 	"encoding/xml"
+	"errors"
 	"fmt"
+	"io"
 	"math/rand/v2"
 	"net/url"
 	"slices"
 	"strings"
 	"testing"
+	"testing/iotest"
 	"time"
 
 	"github.com/minio/minio-go/v7"
@@ -95,6 +100,10 @@ func TestDecodeListV2Documents(t *testing.T) {
 </ListBucketResult>
 `,
 		"empty": `<ListBucketResult><IsTruncated>false</IsTruncated></ListBucketResult>`,
+		"doctype, attributes": `<!DOCTYPE ListBucketResult>
+<ListBucketResult xmlns="http://s3.amazonaws.com/doc/2006-03-01/" note='a > b' other="c'd">` +
+			`<Contents><Key kind="x>y">k/1</Key><Size>3</Size><ETag class='e'>"e"</ETag></Contents>` +
+			`<Contents ><Key>k/2</Key ><Size>4</Size></Contents></ListBucketResult>`,
 	}
 	for name, doc := range docs {
 		t.Run(name, func(t *testing.T) {
@@ -177,7 +186,42 @@ func TestDecodeListV2Generated(t *testing.T) {
 		if err != nil {
 			t.Fatalf("round %d: %v\n%s", round, err, doc)
 		}
-		sameListing(t, got, slowDecode(t, doc))
+		want := slowDecode(t, doc)
+		sameListing(t, got, want)
+		// Arriving a byte at a time through the smallest buffer, every
+		// token longer than the buffer spans several reads.
+		x := xmlTokens{r: bufio.NewReaderSize(iotest.OneByteReader(bytes.NewReader(doc)), 16)}
+		got, err = decodeListV2From(&x, 0)
+		if err != nil {
+			t.Fatalf("round %d, a byte at a time: %v\n%s", round, err, doc)
+		}
+		sameListing(t, got, want)
+	}
+}
+
+// TestDecodeListV2ReadFailure: an answer whose reading fails, or that
+// ends inside markup, is a readError (the caller asks again), not a
+// malformed document.
+func TestDecodeListV2ReadFailure(t *testing.T) {
+	doc := `<ListBucketResult><IsTruncated>false</IsTruncated><Contents><Key>a</Key><Size>1</Size></Contents></ListBucketResult>`
+	for _, cut := range []int{1, 20, 40, 60, len(doc) - 3} {
+		for name, r := range map[string]io.Reader{
+			"reset":   io.MultiReader(strings.NewReader(doc[:cut]), iotest.ErrReader(errors.New("connection reset"))),
+			"cut off": io.MultiReader(strings.NewReader(doc[:cut]), iotest.ErrReader(io.ErrUnexpectedEOF)),
+		} {
+			x := xmlTokens{r: bufio.NewReaderSize(r, 16)}
+			_, err := decodeListV2From(&x, 0)
+			var rerr *readError
+			if !errors.As(err, &rerr) {
+				t.Errorf("%s after %d bytes: %v, want a readError", name, cut, err)
+			}
+		}
+	}
+	// Markup the stream ends inside is a document cut short too.
+	x := xmlTokens{r: bufio.NewReaderSize(strings.NewReader(doc[:40]), 16)}
+	var rerr *readError
+	if _, err := decodeListV2From(&x, 0); !errors.As(err, &rerr) || !errors.Is(err, io.ErrUnexpectedEOF) {
+		t.Errorf("ends inside markup: %v, want a readError of io.ErrUnexpectedEOF", err)
 	}
 }
 
