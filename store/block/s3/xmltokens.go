@@ -63,6 +63,9 @@ type xmlTokens struct {
 func (x *xmlTokens) reset(r io.Reader) {
 	x.r.Reset(r)
 	x.buf, x.markup = x.buf[:0], false
+	if cap(x.buf) > 64<<10 {
+		x.buf = nil // grown by an outsized token: not kept
+	}
 }
 
 // next returns the next token and its bytes, valid until the next call
