@@ -68,9 +68,9 @@ func (x *xmlTokens) reset(r io.Reader) {
 	}
 }
 
-// next returns the next token and its bytes, valid until the next call
-// (they may be the reader's own buffer);
-// tokEOF at the end of the document.
+// next returns the next token and its bytes, which may be the reader's
+// own buffer and are valid until the next call; tokEOF at the end of the
+// document.
 func (x *xmlTokens) next() (tokenKind, []byte, error) {
 	for {
 		if !x.markup {
