@@ -126,7 +126,7 @@ func runExport(cmd *cobra.Command, g *globals, f *exportFlags, src, dest string)
 	if err := printExport(p, j); err != nil || !interrupted {
 		return err
 	}
-	fmt.Fprintf(stderr, "Export %s had finished before it could be canceled\n", id)
+	fmt.Fprintf(stderr, "Export %s completed: it had finished, or begun committing, before it could be canceled\n", id)
 	return errSilent
 }
 

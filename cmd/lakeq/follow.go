@@ -99,7 +99,8 @@ func (w *jobInterrupt) run(ctx context.Context) {
 	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cancelRequestTimeout)
 	err := w.cancelJob(cctx)
 	cancel()
-	// A 409 says that the job has finished already: the wait ends with it.
+	// A 409 says that the job can no longer be canceled (it has finished,
+	// or is committing its result): the wait ends with the job.
 	if err != nil && !client.IsStatus(err, http.StatusConflict) {
 		w.err = err
 		w.abort()

@@ -140,7 +140,7 @@ func runImport(cmd *cobra.Command, g *globals, f *importFlags) error {
 	if err := printImportStatus(p, id, st); err != nil || !interrupted {
 		return err
 	}
-	fmt.Fprintf(stderr, "Import %s had finished before it could be canceled\n", id)
+	fmt.Fprintf(stderr, "Import %s completed: it had finished, or begun committing, before it could be canceled\n", id)
 	return errSilent
 }
 
