@@ -104,6 +104,14 @@ type Store interface {
 	BucketExists(ctx context.Context, bucket string) (bool, error)
 }
 
+// A PackedLister is a Store that can return a listing page packed as it
+// decodes it (see PageBuilder), never holding the page as ListItems. An
+// Iterator lists through it.
+type PackedLister interface {
+	// ListPacked returns the page List would return, packed.
+	ListPacked(ctx context.Context, bucket string, opts ListOptions) (PackedPage, error)
+}
+
 // A PageRecycler is a Store that takes back the items of a listing page
 // once nothing uses them any more, for a later page to reuse: an Iterator
 // hands back each page it holds packed, so that a long walk does not

@@ -56,23 +56,10 @@ func (it *Iterator) Next() bool {
 				return false
 			}
 		}
-		page, err := it.store.List(it.ctx, it.bucket, it.opts)
-		if err != nil {
+		if err := it.list(); err != nil {
 			it.release()
 			it.err = err
 			return false
-		}
-		it.page, it.pos = page.Items, 0
-		it.done = !page.Truncated || len(page.Items) == 0
-		if len(page.Items) > 0 {
-			it.opts.StartAfter = page.Items[len(page.Items)-1].Key
-		}
-		if packable(it.page) {
-			it.packed = packItems(it.page, it.bucket)
-			if r, ok := it.store.(PageRecycler); ok {
-				r.RecyclePage(it.page)
-			}
-			it.page = nil
 		}
 	}
 	if len(it.packed) > 0 {
@@ -90,6 +77,39 @@ func (it *Iterator) Next() bool {
 	it.cur = it.page[it.pos]
 	it.pos++
 	return true
+}
+
+// list reads the next page, packed where it can be.
+func (it *Iterator) list() error {
+	if pl, ok := it.store.(PackedLister); ok {
+		page, err := pl.ListPacked(it.ctx, it.bucket, it.opts)
+		if err != nil {
+			return err
+		}
+		it.packed, it.pos = page.chunks, 0
+		it.done = !page.Truncated || page.count == 0
+		if page.count > 0 {
+			it.opts.StartAfter = page.last
+		}
+		return nil
+	}
+	page, err := it.store.List(it.ctx, it.bucket, it.opts)
+	if err != nil {
+		return err
+	}
+	it.page, it.pos = page.Items, 0
+	it.done = !page.Truncated || len(page.Items) == 0
+	if len(page.Items) > 0 {
+		it.opts.StartAfter = page.Items[len(page.Items)-1].Key
+	}
+	if packable(it.page) {
+		it.packed = packItems(it.page, it.bucket)
+		if r, ok := it.store.(PageRecycler); ok {
+			r.RecyclePage(it.page)
+		}
+		it.page = nil
+	}
+	return nil
 }
 
 // release gives back the slot of the page just used up.

@@ -46,28 +46,68 @@ func packable(items []ListItem) bool {
 
 // packItems returns items packed, in chunks; bucket is the listing's.
 func packItems(items []ListItem, bucket string) [][]byte {
-	var chunks [][]byte
-	var b []byte
+	pb := NewPageBuilder(bucket)
 	for i := range items {
-		it := &items[i]
-		n := 1 + 6*binary.MaxVarintLen64 + len(it.Key) + len(it.Object.Key) + len(it.Object.Bucket) +
-			len(it.Object.ETag) + len(it.Object.ContentType)
-		if cap(b)-len(b) < n {
-			if len(b) > 0 {
-				chunks = append(chunks, b)
-			}
-			b = make([]byte, 0, max(n, packChunk))
-		}
-		b = appendItem(b, it, bucket)
+		pb.Add(&items[i])
 	}
-	if len(b) > 0 {
-		chunks = append(chunks, b)
-	}
-	return chunks
+	return pb.Page(false).chunks
 }
 
-func appendItem(b []byte, it *ListItem, bucket string) []byte {
+// A PackedPage is a listing page packed (see PageBuilder), as a
+// PackedLister returns it.
+type PackedPage struct {
+	chunks [][]byte
+	count  int
+	last   string
+	// Truncated reports that more items follow; list again with
+	// StartAfter = LastKey.
+	Truncated bool
+}
+
+// Len returns how many items the page holds.
+func (p PackedPage) Len() int { return p.count }
+
+// LastKey returns the key of the page's last item ("" when it is empty).
+func (p PackedPage) LastKey() string { return p.last }
+
+// Items returns the page's items, unpacked; bucket is the listing's.
+func (p PackedPage) Items(bucket string) []ListItem {
+	items := make([]ListItem, 0, p.count)
+	for _, c := range p.chunks {
+		for len(c) > 0 {
+			var it ListItem
+			c = unpackItem(c, bucket, &it)
+			items = append(items, it)
+		}
+	}
+	return items
+}
+
+// A PageBuilder packs a listing page an item at a time, as a store decodes
+// it, so that the page is never held as ListItems: the packed form is
+// what an Iterator keeps. It is not safe for concurrent use.
+type PageBuilder struct {
+	bucket string
+	chunks [][]byte
+	b      []byte // the chunk being filled
+	count  int
+	// lastAt is where the last item starts in b, or -1 (DropLast).
+	lastAt int
+	// last and prev are the keys of the last two items.
+	last, prev []byte
+}
+
+// NewPageBuilder returns an empty PageBuilder of a listing of bucket.
+func NewPageBuilder(bucket string) *PageBuilder {
+	return &PageBuilder{bucket: bucket, lastAt: -1}
+}
+
+// Add packs a copy of it. The modification time keeps its instant, not
+// its location, and metadata is not packed: an item with metadata must not
+// be added.
+func (pb *PageBuilder) Add(it *ListItem) {
 	o := &it.Object
+	b := startItem(pb, len(it.Key)+len(o.Key)+len(o.Bucket)+len(o.ETag)+len(o.ContentType), it.Key)
 	var flags byte
 	if it.IsPrefix {
 		flags |= packPrefix
@@ -75,7 +115,7 @@ func appendItem(b []byte, it *ListItem, bucket string) []byte {
 	if o.Key != it.Key {
 		flags |= packOwnKey
 	}
-	if o.Bucket != bucket {
+	if o.Bucket != pb.bucket {
 		flags |= packOwnBucket
 	}
 	if !o.LastModified.IsZero() {
@@ -91,14 +131,108 @@ func appendItem(b []byte, it *ListItem, bucket string) []byte {
 	}
 	b = binary.AppendVarint(b, o.Size)
 	b = appendString(b, o.ETag)
-	if flags&packModified != 0 {
-		b = binary.AppendVarint(b, o.LastModified.Unix())
-		b = binary.AppendUvarint(b, uint64(o.LastModified.Nanosecond()))
-	}
-	return appendString(b, o.ContentType)
+	b = appendModified(b, o.LastModified)
+	pb.b = appendString(b, o.ContentType)
 }
 
-func appendString(b []byte, s string) []byte {
+// AddObject packs an object of the listing's bucket with no content type,
+// from the bytes of its key and ETag, which it copies.
+func (pb *PageBuilder) AddObject(key []byte, size int64, etag []byte, modified time.Time) {
+	b := startItem(pb, len(key)+len(etag), key)
+	var flags byte
+	if !modified.IsZero() {
+		flags |= packModified
+	}
+	b = append(b, flags)
+	b = appendString(b, key)
+	b = binary.AppendVarint(b, size)
+	b = appendString(b, etag)
+	b = appendModified(b, modified)
+	pb.b = appendString(b, "")
+}
+
+// startItem makes room in the chunk being filled for an item whose
+// strings take n bytes and whose key is key, counts it, and returns the
+// chunk to append the item to.
+func startItem[T string | []byte](pb *PageBuilder, n int, key T) []byte {
+	n += 1 + 6*binary.MaxVarintLen64
+	if cap(pb.b)-len(pb.b) < n {
+		if len(pb.b) > 0 {
+			pb.chunks = append(pb.chunks, pb.b)
+		}
+		pb.b = make([]byte, 0, max(n, packChunk))
+	}
+	pb.lastAt = len(pb.b)
+	pb.last, pb.prev = append(pb.prev[:0], key...), pb.last
+	pb.count++
+	return pb.b
+}
+
+// DropLast removes the item added last. It cannot remove the one before.
+func (pb *PageBuilder) DropLast() {
+	if pb.lastAt < 0 {
+		panic("block: PageBuilder.DropLast without an item added since the last drop")
+	}
+	pb.b = pb.b[:pb.lastAt]
+	pb.lastAt = -1
+	pb.last, pb.prev = pb.prev, pb.last
+	pb.count--
+}
+
+// Len returns how many items the builder holds.
+func (pb *PageBuilder) Len() int { return pb.count }
+
+// LastKey returns the key of the last item ("" when there is none).
+func (pb *PageBuilder) LastKey() string {
+	if pb.count == 0 {
+		return ""
+	}
+	return string(pb.last)
+}
+
+// Append moves the items of q, a builder of the same bucket, after those
+// of pb; q is not used again.
+func (pb *PageBuilder) Append(q *PageBuilder) {
+	if q.count == 0 {
+		return
+	}
+	if len(pb.b) > 0 {
+		pb.chunks = append(pb.chunks, pb.b)
+	}
+	pb.chunks = append(pb.chunks, q.chunks...)
+	pb.b, pb.lastAt = q.b, q.lastAt
+	if q.count == 1 {
+		pb.prev = pb.last // the item before q's only one is pb's last
+	} else {
+		pb.prev = q.prev
+	}
+	pb.last = q.last
+	pb.count += q.count
+	*q = PageBuilder{}
+}
+
+// Page returns the page built: the builder is not used again.
+func (pb *PageBuilder) Page(truncated bool) PackedPage {
+	if len(pb.b) > 0 {
+		pb.chunks = append(pb.chunks, pb.b)
+	}
+	p := PackedPage{chunks: pb.chunks, count: pb.count, Truncated: truncated}
+	if pb.count > 0 {
+		p.last = string(pb.last)
+	}
+	*pb = PageBuilder{}
+	return p
+}
+
+func appendModified(b []byte, t time.Time) []byte {
+	if t.IsZero() {
+		return b
+	}
+	b = binary.AppendVarint(b, t.Unix())
+	return binary.AppendUvarint(b, uint64(t.Nanosecond()))
+}
+
+func appendString[T string | []byte](b []byte, s T) []byte {
 	b = binary.AppendUvarint(b, uint64(len(s)))
 	return append(b, s...)
 }

@@ -101,3 +101,117 @@ func TestIteratorPacksPages(t *testing.T) {
 		}
 	}
 }
+
+// TestPageBuilder: items added one at a time, from ListItems or from the
+// bytes of a decoded answer, and builders appended to one another, make a
+// page of those items in order, whose last key follows a dropped item.
+func TestPageBuilder(t *testing.T) {
+	mod := time.Date(2026, 11, 22, 12, 0, 0, 5e8, time.FixedZone("X", 3600))
+	obj := func(key string, size int64) ListItem {
+		return ListItem{Key: key, Object: ObjectInfo{Bucket: "bkt", Key: key, Size: size, ETag: "e-" + key, LastModified: mod.UTC()}}
+	}
+	keys := func(items []ListItem) []string {
+		var out []string
+		for _, it := range items {
+			out = append(out, it.Key)
+		}
+		return out
+	}
+	head := NewPageBuilder("bkt")
+	h := obj("p/", 0)
+	head.Add(&h)
+	body := NewPageBuilder("bkt")
+	var want []ListItem
+	want = append(want, h)
+	for i := range 400 { // several chunks
+		it := obj(fmt.Sprintf("p/%04d-%s", i, strings.Repeat("x", 40)), int64(i))
+		body.AddObject([]byte(it.Key), it.Object.Size, []byte(it.Object.ETag), mod)
+		want = append(want, it)
+	}
+	head.Append(body)
+	if head.Len() != len(want) || head.LastKey() != want[len(want)-1].Key {
+		t.Fatalf("appended: %d items, last %q; want %d, %q", head.Len(), head.LastKey(), len(want), want[len(want)-1].Key)
+	}
+	head.DropLast()
+	want = want[:len(want)-1]
+	if head.LastKey() != want[len(want)-1].Key {
+		t.Fatalf("after a drop, last key %q, want %q", head.LastKey(), want[len(want)-1].Key)
+	}
+	page := head.Page(true)
+	got := page.Items("bkt")
+	if !page.Truncated || page.Len() != len(want) || page.LastKey() != want[len(want)-1].Key || len(page.chunks) < 2 {
+		t.Fatalf("page: truncated %v, %d items in %d chunks, last %q", page.Truncated, page.Len(), len(page.chunks), page.LastKey())
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Fatalf("items %q\nwant %q", keys(got), keys(want))
+	}
+	// A builder of one item appended, then dropped: the last key is the
+	// one before it again.
+	a, b := NewPageBuilder("bkt"), NewPageBuilder("bkt")
+	x, y := obj("a", 1), obj("b", 2)
+	a.Add(&x)
+	b.Add(&y)
+	a.Append(b)
+	a.DropLast()
+	if a.Len() != 1 || a.LastKey() != "a" {
+		t.Fatalf("after dropping an appended item: %d items, last %q; want 1, \"a\"", a.Len(), a.LastKey())
+	}
+	if p := NewPageBuilder("bkt").Page(false); p.Len() != 0 || p.LastKey() != "" || len(p.Items("bkt")) != 0 || p.Truncated {
+		t.Fatalf("empty page: %d items, last %q, truncated %v", p.Len(), p.LastKey(), p.Truncated)
+	}
+}
+
+// packedPages lists fixed pages through ListPacked; List must not be used.
+type packedPages struct {
+	Store
+	pages []ListPage
+	calls int
+	opts  []ListOptions
+}
+
+func (p *packedPages) ListPacked(_ context.Context, bucket string, opts ListOptions) (PackedPage, error) {
+	page := p.pages[p.calls]
+	p.calls++
+	p.opts = append(p.opts, opts)
+	pb := NewPageBuilder(bucket)
+	for i := range page.Items {
+		pb.Add(&page.Items[i])
+	}
+	return pb.Page(page.Truncated), nil
+}
+
+// TestIteratorListsPacked: an iterator over a PackedLister gets its pages
+// packed, lists each from the last key of the one before, and gives back
+// every item.
+func TestIteratorListsPacked(t *testing.T) {
+	var all []ListItem
+	var pages []ListPage
+	for p := range 3 {
+		var items []ListItem
+		for i := range 50 {
+			key := fmt.Sprintf("k/%d/%03d", p, i)
+			items = append(items, ListItem{Key: key, Object: ObjectInfo{Bucket: "bkt", Key: key, Size: int64(i), ETag: "e"}})
+		}
+		all = append(all, items...)
+		pages = append(pages, ListPage{Items: items, Truncated: p < 2})
+	}
+	st := &packedPages{pages: pages}
+	it := ListAll(context.Background(), st, "bkt", ListOptions{Prefix: "k/", MaxKeys: 50})
+	var got []ListItem
+	for it.Next() {
+		got = append(got, it.Item())
+	}
+	if err := it.Err(); err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(got, all) {
+		t.Fatalf("%d items, want %d as listed", len(got), len(all))
+	}
+	var starts []string
+	for _, o := range st.opts {
+		starts = append(starts, o.StartAfter)
+	}
+	if want := []string{"", "k/0/049", "k/1/049"}; !slices.Equal(starts, want) {
+		t.Fatalf("pages listed after %q, want %q", starts, want)
+	}
+}

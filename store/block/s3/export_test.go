@@ -9,7 +9,7 @@ import (
 // ListObjectsV2 exposes one listing request of the streaming path to the
 // external tests.
 func ListObjectsV2(ctx context.Context, s *Store, bucket, prefix, startAfter, token, delimiter string, max int) (minio.ListBucketV2Result, error) {
-	r, err := s.listObjectsV2(ctx, bucket, prefix, startAfter, token, delimiter, max)
+	r, err := s.listObjectsV2(ctx, bucket, prefix, startAfter, token, delimiter, max, nil)
 	res := minio.ListBucketV2Result{IsTruncated: r.Truncated, NextContinuationToken: r.Next, EncodingType: r.EncodingType}
 	for _, o := range r.Objects {
 		res.Contents = append(res.Contents, minio.ObjectInfo{Key: o.Key, Size: o.Size, ETag: o.ETag, LastModified: o.LastModified, StorageClass: o.StorageClass})

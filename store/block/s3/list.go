@@ -29,17 +29,68 @@ import (
 // are walked after it, and use up the page). The endpoint is recognised as
 // MinIO by the Server header of its responses.
 func (s *Store) List(ctx context.Context, bucket string, opts block.ListOptions) (block.ListPage, error) {
-	if err := block.ValidatePrefix(opts.Prefix); err != nil {
+	sink := &itemSink{bucket: bucket}
+	truncated, err := s.list(ctx, bucket, opts, sink)
+	if err != nil {
 		return block.ListPage{}, err
+	}
+	return block.ListPage{Items: sink.items, Truncated: truncated}, nil
+}
+
+// ListPacked is List with the page packed (block.PackedLister): a
+// recursive listing's answers are packed as they are decoded, and never
+// held as ListItems.
+func (s *Store) ListPacked(ctx context.Context, bucket string, opts block.ListOptions) (block.PackedPage, error) {
+	if opts.Delimiter != "" {
+		// The objects and common prefixes of an answer come apart, to
+		// be merged: List merges them.
+		page, err := s.List(ctx, bucket, opts)
+		if err != nil {
+			return block.PackedPage{}, err
+		}
+		pb := block.NewPageBuilder(bucket)
+		for i := range page.Items {
+			pb.Add(&page.Items[i])
+		}
+		s.RecyclePage(page.Items)
+		return pb.Page(page.Truncated), nil
+	}
+	sink := &packSink{page: block.NewPageBuilder(bucket)}
+	truncated, err := s.list(ctx, bucket, opts, sink)
+	if err != nil {
+		return block.PackedPage{}, err
+	}
+	return sink.page.Page(truncated), nil
+}
+
+// A pageSink collects the items of a page as list reads them.
+type pageSink interface {
+	// add takes the object h, which is before every other of the page.
+	add(h *block.ListItem)
+	// addResult takes the items of res after the key after.
+	addResult(res *listResult, after string)
+	// packer says how an answer's objects are to be packed as they are
+	// decoded, or is nil to have them in res.Objects.
+	packer(bucket, after string) *packing
+	len() int
+	dropLast()
+	lastKey() string
+}
+
+// list reads one page of bucket's keys into sink and reports whether it
+// is truncated (see List).
+func (s *Store) list(ctx context.Context, bucket string, opts block.ListOptions, sink pageSink) (bool, error) {
+	if err := block.ValidatePrefix(opts.Prefix); err != nil {
+		return false, err
 	}
 	if err := block.ValidatePrefix(opts.StartAfter); err != nil {
-		return block.ListPage{}, err
+		return false, err
 	}
 	if opts.Delimiter != "" && opts.Delimiter != "/" {
-		return block.ListPage{}, fmt.Errorf("%w: list delimiter %q: only \"/\" is supported", store.ErrInvalid, opts.Delimiter)
+		return false, fmt.Errorf("%w: list delimiter %q: only \"/\" is supported", store.ErrInvalid, opts.Delimiter)
 	}
 	if opts.MaxKeys < 0 {
-		return block.ListPage{}, fmt.Errorf("%w: negative MaxKeys %d", store.ErrInvalid, opts.MaxKeys)
+		return false, fmt.Errorf("%w: negative MaxKeys %d", store.ErrInvalid, opts.MaxKeys)
 	}
 	max := opts.MaxKeys
 	if max == 0 || max > 1000 {
@@ -51,7 +102,7 @@ func (s *Store) List(ctx context.Context, bucket string, opts block.ListOptions)
 		opts.StartAfter = ""
 	case opts.StartAfter > opts.Prefix && !strings.HasPrefix(opts.StartAfter, opts.Prefix):
 		// Every key with the prefix is before StartAfter.
-		return block.ListPage{}, nil
+		return false, nil
 	}
 	startAfter, token := opts.StartAfter, ""
 	// head, when not nil, delivers the object named exactly Prefix, which
@@ -68,74 +119,103 @@ func (s *Store) List(ctx context.Context, bucket string, opts block.ListOptions)
 		}
 		startAfter, token = "", minioMarker(marker)
 	}
-	var page block.ListPage
 	for {
 		if err := ctx.Err(); err != nil {
-			return block.ListPage{}, err
+			return false, err
 		}
-		res, err := s.listObjectsV2(ctx, bucket, opts.Prefix, startAfter, token, opts.Delimiter, max)
+		res, err := s.listObjectsV2(ctx, bucket, opts.Prefix, startAfter, token, opts.Delimiter, max, sink.packer(bucket, opts.StartAfter))
 		if head != nil {
 			h := <-head
 			head = nil
 			if h.err != nil {
-				return block.ListPage{}, h.err
+				return false, h.err
 			}
 			if h.item != nil {
-				page.Items = append(page.Items, *h.item)
+				sink.add(h.item)
 			}
 		}
 		if err != nil {
-			return block.ListPage{}, mapError("list", bucket, opts.Prefix, err)
+			return false, mapError("list", bucket, opts.Prefix, err)
 		}
-		n := len(page.Items)
-		if page.Items == nil {
-			page.Items = itemSlices.get(len(res.Objects) + len(res.Prefixes))
-		} else {
-			page.Items = slices.Grow(page.Items, len(res.Objects)+len(res.Prefixes))
-		}
-		for _, o := range res.Objects {
-			if o.Key > opts.StartAfter {
-				page.Items = append(page.Items, block.ListItem{Key: o.Key, Object: block.ObjectInfo{
-					Bucket: bucket, Key: o.Key, Size: o.Size, ETag: strings.Trim(o.ETag, `"`), LastModified: o.LastModified,
-				}})
-			}
-		}
-		objectSlices.put(res.Objects)
-		for _, p := range res.Prefixes {
-			if p > opts.StartAfter {
-				page.Items = append(page.Items, block.ListItem{Key: p, IsPrefix: true})
-			}
-		}
-		slices.SortFunc(page.Items[n:], func(a, b block.ListItem) int { return strings.Compare(a.Key, b.Key) })
-		if len(page.Items) > max {
+		sink.addResult(&res, opts.StartAfter)
+		if sink.len() > max {
 			// The head item made the page one too long: the next page
 			// starts a new listing after the last item kept.
-			page.Items, page.Truncated = page.Items[:max], true
-			return page, nil
+			sink.dropLast()
+			return true, nil
 		}
 		if !res.Truncated {
-			if len(page.Items) == 0 {
+			if sink.len() == 0 {
 				// MinIO answers a listing of a missing bucket that starts
 				// from a marker with an empty page: tell the two apart.
 				if ok, err := s.BucketExists(ctx, bucket); err != nil {
-					return block.ListPage{}, err
+					return false, err
 				} else if !ok {
-					return block.ListPage{}, fmt.Errorf("s3: list %s: %w", bucket, block.ErrBucketNotFound)
+					return false, fmt.Errorf("s3: list %s: %w", bucket, block.ErrBucketNotFound)
 				}
 			}
-			return page, nil
+			return false, nil
 		}
-		if len(page.Items) > 0 {
+		if sink.len() > 0 {
 			// The token continues after the last item of this page.
-			last := page.Items[len(page.Items)-1].Key
-			s.tokens.put(tokenKey(bucket, opts.Prefix, opts.Delimiter, last), res.Next)
-			page.Truncated = true
-			return page, nil
+			s.tokens.put(tokenKey(bucket, opts.Prefix, opts.Delimiter, sink.lastKey()), res.Next)
+			return true, nil
 		}
 		// Everything on this page was at or before StartAfter: read on.
 		startAfter, token = "", res.Next
 	}
 }
+
+// itemSink collects a page as ListItems.
+type itemSink struct {
+	bucket string
+	items  []block.ListItem
+}
+
+func (k *itemSink) add(h *block.ListItem) { k.items = append(k.items, *h) }
+
+func (k *itemSink) addResult(res *listResult, after string) {
+	n := len(k.items)
+	if k.items == nil {
+		k.items = itemSlices.get(len(res.Objects) + len(res.Prefixes))
+	} else {
+		k.items = slices.Grow(k.items, len(res.Objects)+len(res.Prefixes))
+	}
+	for _, o := range res.Objects {
+		if o.Key > after {
+			k.items = append(k.items, block.ListItem{Key: o.Key, Object: block.ObjectInfo{
+				Bucket: k.bucket, Key: o.Key, Size: o.Size, ETag: strings.Trim(o.ETag, `"`), LastModified: o.LastModified,
+			}})
+		}
+	}
+	objectSlices.put(res.Objects)
+	for _, p := range res.Prefixes {
+		if p > after {
+			k.items = append(k.items, block.ListItem{Key: p, IsPrefix: true})
+		}
+	}
+	slices.SortFunc(k.items[n:], func(a, b block.ListItem) int { return strings.Compare(a.Key, b.Key) })
+}
+
+func (k *itemSink) packer(string, string) *packing { return nil }
+func (k *itemSink) len() int                       { return len(k.items) }
+func (k *itemSink) dropLast()                      { k.items = k.items[:len(k.items)-1] }
+func (k *itemSink) lastKey() string                { return k.items[len(k.items)-1].Key }
+
+// packSink collects a page packed, of a listing without a delimiter.
+type packSink struct{ page *block.PageBuilder }
+
+func (k *packSink) add(h *block.ListItem) { k.page.Add(h) }
+
+func (k *packSink) addResult(res *listResult, _ string) { k.page.Append(res.Packed) }
+
+func (k *packSink) packer(bucket, after string) *packing {
+	return &packing{bucket: bucket, after: after}
+}
+
+func (k *packSink) len() int        { return k.page.Len() }
+func (k *packSink) dropLast()       { k.page.DropLast() }
+func (k *packSink) lastKey() string { return k.page.LastKey() }
 
 // itemSlices holds the pages' items handed back (RecyclePage).
 var itemSlices slicePool[block.ListItem]

@@ -135,3 +135,83 @@ func TestListAnonymousFastPath(t *testing.T) {
 		t.Fatal("anonymous List of a private bucket succeeded")
 	}
 }
+
+// TestListPackedMatchesList pages through listings with ListPacked and
+// with List, from every start and in pages of every size, and finds the
+// same pages, item for item: the object named exactly as the prefix
+// included, keys that sort before the prefix's delimiter beside it, keys
+// that are URL-decoded, and a delimiter (which ListPacked leaves to List).
+func TestListPackedMatchesList(t *testing.T) {
+	ctx := context.Background()
+	srv := miniotest.Start(t)
+	srv.MakeBucket(t, "packed")
+	st, err := s3.New(srv.Config())
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := rand.New(rand.NewPCG(5, 6))
+	keys := []string{"k/", "k!/x", "k-b/x", "k/a b", "k/plus+", "k/pct%2F", "k/sub/1", "k/sub/2", "k/é/漢", "k0", "z"}
+	for range 30 {
+		keys = append(keys, "k/r/"+awkwardName(r))
+	}
+	slices.Sort(keys)
+	keys = slices.Compact(keys)
+	blocktest.PutMany(t, st, "packed", keys)
+	pages := func(list func(block.ListOptions) ([]block.ListItem, bool, error), opts block.ListOptions) [][]block.ListItem {
+		var out [][]block.ListItem
+		for range len(keys) + 2 {
+			items, truncated, err := list(opts)
+			if err != nil {
+				t.Fatalf("%+v: %v", opts, err)
+			}
+			out = append(out, items)
+			if !truncated || len(items) == 0 {
+				return out
+			}
+			opts.StartAfter = items[len(items)-1].Key
+		}
+		t.Fatalf("%+v: the listing does not end", opts)
+		return nil
+	}
+	viaList := func(o block.ListOptions) ([]block.ListItem, bool, error) {
+		p, err := st.List(ctx, "packed", o)
+		return slices.Clone(p.Items), p.Truncated, err
+	}
+	viaPacked := func(o block.ListOptions) ([]block.ListItem, bool, error) {
+		p, err := st.ListPacked(ctx, "packed", o)
+		items := p.Items("packed")
+		if len(items) != p.Len() || len(items) > 0 && p.LastKey() != items[len(items)-1].Key {
+			t.Fatalf("%+v: page of %d items, Len %d, last key %q", o, len(items), p.Len(), p.LastKey())
+		}
+		return items, p.Truncated, err
+	}
+	before := s3.SlowLists(st)
+	for _, prefix := range []string{"", "k/", "k/r/", "k/sub/1"} {
+		for _, after := range []string{"", "k/", "k/a b", "k/r/", "k/sub/1", "zz"} {
+			for _, delim := range []string{"", "/"} {
+				for _, max := range []int{1, 2, 7, 0} {
+					opts := block.ListOptions{Prefix: prefix, StartAfter: after, Delimiter: delim, MaxKeys: max}
+					want, got := pages(viaList, opts), pages(viaPacked, opts)
+					if len(got) != len(want) {
+						t.Fatalf("%+v: %d pages, want %d", opts, len(got), len(want))
+					}
+					for i := range want {
+						if len(got[i]) != len(want[i]) {
+							t.Fatalf("%+v: page %d of %d items, want %d", opts, i, len(got[i]), len(want[i]))
+						}
+						for j, w := range want[i] {
+							g := got[i][j]
+							if g.Key != w.Key || g.IsPrefix != w.IsPrefix || g.Object.Key != w.Object.Key || g.Object.Bucket != w.Object.Bucket ||
+								g.Object.Size != w.Object.Size || g.Object.ETag != w.Object.ETag || !g.Object.LastModified.Equal(w.Object.LastModified) {
+								t.Fatalf("%+v: page %d item %d: %+v\nwant %+v", opts, i, j, g, w)
+							}
+						}
+					}
+				}
+			}
+		}
+	}
+	if n := s3.SlowLists(st) - before; n != 0 {
+		t.Fatalf("%d listing requests went to minio-go, want 0", n)
+	}
+}

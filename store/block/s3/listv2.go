@@ -15,8 +15,11 @@ import (
 	"sync"
 	"time"
 	"unicode/utf8"
+	"unsafe"
 
 	"github.com/minio/minio-go/v7"
+
+	"github.com/lakeq/lakeq/store/block"
 )
 
 // listURLExpiry is how long the signed URL of one listing request is valid.
@@ -33,7 +36,16 @@ type listResult struct {
 	// EncodingType is "url" when keys and prefixes were URL-encoded (they
 	// are decoded by the time the result is returned).
 	EncodingType string
+	// Packed holds the objects instead of Objects when the request asked
+	// for them packed: those after the packing's key, in the order of the
+	// answer.
+	Packed *block.PageBuilder
 }
+
+// packing asks listObjectsV2 for the objects of an answer packed as they
+// are decoded, those after the key after, into a page of a listing of
+// bucket.
+type packing struct{ bucket, after string }
 
 // listObject is one object of a listing.
 type listObject struct {
@@ -67,6 +79,23 @@ func (sp *slicePool[T]) put(s []T) {
 // the listing's page and then put back.
 var objectSlices slicePool[listObject]
 
+// pack moves the objects of r into r.Packed, as the request asked.
+func (r *listResult) pack(p *packing) error {
+	if len(r.Prefixes) > 0 {
+		return fmt.Errorf("%w: common prefixes in a listing without a delimiter", errListXML)
+	}
+	r.Packed = block.NewPageBuilder(p.bucket)
+	for _, o := range r.Objects {
+		if o.Key > p.after {
+			r.Packed.Add(&block.ListItem{Key: o.Key, Object: block.ObjectInfo{
+				Bucket: p.bucket, Key: o.Key, Size: o.Size, ETag: strings.Trim(o.ETag, `"`), LastModified: o.LastModified,
+			}})
+		}
+	}
+	r.Objects = nil
+	return nil
+}
+
 // fromMinIO converts minio-go's decoded answer.
 func fromMinIO(r minio.ListBucketV2Result) listResult {
 	res := listResult{Truncated: r.IsTruncated, Next: r.NextContinuationToken, EncodingType: r.EncodingType,
@@ -92,12 +121,19 @@ func fromMinIO(r minio.ListBucketV2Result) listResult {
 // Anything else, an error status, a failed request, an answer cut short,
 // is left to minio-go's own ListObjectsV2, with its retries and error
 // decoding.
-func (s *Store) listObjectsV2(ctx context.Context, bucket, prefix, startAfter, token, delimiter string, max int) (listResult, error) {
+//
+// With pack set, the answer's objects are packed into res.Packed rather
+// than kept in res.Objects.
+func (s *Store) listObjectsV2(ctx context.Context, bucket, prefix, startAfter, token, delimiter string, max int, pack *packing) (listResult, error) {
 	slow := func() (listResult, error) {
 		s.slowLists.Add(1)
 		// minio-go's Core.ListObjectsV2 takes no context.
 		r, err := s.core.ListObjectsV2(bucket, prefix, startAfter, token, delimiter, max)
-		return fromMinIO(r), err
+		res := fromMinIO(r)
+		if err == nil && pack != nil {
+			err = res.pack(pack)
+		}
+		return res, err
 	}
 	q := url.Values{}
 	q.Set("list-type", "2")
@@ -135,15 +171,16 @@ func (s *Store) listObjectsV2(ctx context.Context, bucket, prefix, startAfter, t
 	defer listReaders.Put(x)
 	x.reset(resp.Body)
 	defer x.reset(nil)
-	res, err := decodeListV2From(x, max)
+	res, err := decodeListV2From(x, max, pack)
 	var rerr *readError
 	switch {
 	case err == nil:
 		return res, nil
 	case ctx.Err() != nil:
 		return listResult{}, ctx.Err()
-	case errors.As(err, &rerr):
-		// The answer was cut short: ask again, with minio-go's retries.
+	case errors.As(err, &rerr), errors.Is(err, errNotEncoded):
+		// The answer was cut short, or its keys must be read again: ask
+		// again, with minio-go's retries and decoding.
 		return slow()
 	}
 	return res, fmt.Errorf("s3: list %s: %w", bucket, err)
@@ -196,15 +233,28 @@ var listReaders = sync.Pool{New: func() any {
 // URL-encoded. Elements it does not know are skipped, whatever they hold.
 // sizeHint is how many objects the answer may hold. Nothing of the result
 // refers to doc.
-func decodeListV2(doc []byte, sizeHint int) (listResult, error) {
+func decodeListV2(doc []byte, sizeHint int, pack *packing) (listResult, error) {
 	x := xmlTokens{r: bufio.NewReader(bytes.NewReader(doc))}
-	return decodeListV2From(&x, sizeHint)
+	return decodeListV2From(&x, sizeHint, pack)
 }
 
+// errNotEncoded reports a packed answer whose keys were read as
+// URL-encoded when the answer says they are not.
+var errNotEncoded = errors.New("listing keys are not URL-encoded")
+
 // decodeListV2From is decodeListV2 of the document x reads, decoded as it
-// arrives.
-func decodeListV2From(x *xmlTokens, sizeHint int) (listResult, error) {
-	d := listDecoder{res: listResult{Objects: objectSlices.get(sizeHint)}, depth: -1}
+// arrives. With pack set, each object is packed as soon as it is read
+// (into res.Packed), its key URL-decoded then, before the answer has said
+// that keys are encoded: an answer whose keys are not, and which holds a
+// key that decoding would change, fails with errNotEncoded.
+func decodeListV2From(x *xmlTokens, sizeHint int, pack *packing) (listResult, error) {
+	d := listDecoder{depth: -1}
+	if pack != nil {
+		d.pack, d.after = block.NewPageBuilder(pack.bucket), pack.after
+		d.res.Packed = d.pack
+	} else {
+		d.res.Objects = objectSlices.get(sizeHint)
+	}
 	for {
 		kind, data, err := x.next()
 		if err != nil {
@@ -217,6 +267,17 @@ func decodeListV2From(x *xmlTokens, sizeHint int) (listResult, error) {
 			}
 			if d.res.Truncated && d.res.Next == "" {
 				return d.res, fmt.Errorf("%w: truncated without a continuation token", errListXML)
+			}
+			if d.pack != nil {
+				if len(d.res.Prefixes) > 0 {
+					return d.res, fmt.Errorf("%w: common prefixes in a listing without a delimiter", errListXML)
+				}
+				if d.decoded && d.res.EncodingType != "url" {
+					return d.res, errNotEncoded
+				}
+				if d.badKey != nil {
+					return d.res, d.badKey
+				}
 			}
 			return d.res, decodeNames(&d.res)
 		case tokStart, tokStartVoid:
@@ -306,6 +367,15 @@ type listDecoder struct {
 	// text is the character data of the innermost open element.
 	text []byte
 	obj  listObject
+	// pack, when set, takes each object after the key after as it is
+	// read, instead of res.Objects; key and etag hold the object's.
+	pack      *block.PageBuilder
+	after     string
+	key, etag []byte
+	// decoded reports that a packed key had an escape; badKey, that it
+	// was a malformed one.
+	decoded bool
+	badKey  error
 }
 
 // enter opens the element named name.
@@ -345,6 +415,9 @@ func (d *listDecoder) leave() error {
 		case elEncodingType:
 			d.res.EncodingType = string(bytes.TrimSpace(text))
 		case elContents:
+			if d.pack != nil {
+				return d.packObject()
+			}
 			d.res.Objects = append(d.res.Objects, d.obj)
 		}
 	case depth == 2 && d.path[0] == elContents:
@@ -357,30 +430,62 @@ func (d *listDecoder) leave() error {
 
 // setField stores the text of one element of a Contents.
 func (d *listDecoder) setField(el element, text []byte) error {
-	switch el {
-	case elKey:
+	switch {
+	case el == elKey && d.pack != nil:
+		d.key = append(d.key[:0], text...)
+	case el == elETag && d.pack != nil:
+		d.etag = append(d.etag[:0], bytes.Trim(text, `"`)...)
+	case el == elKey:
 		d.obj.Key = string(text)
-	case elETag:
+	case el == elETag:
 		d.obj.ETag = string(text)
-	case elSize:
+	case el == elSize:
 		n, err := strconv.ParseInt(string(bytes.TrimSpace(text)), 10, 64)
 		if err != nil {
 			return fmt.Errorf("%w: size %q", errListXML, text)
 		}
 		d.obj.Size = n
-	case elLastModified:
-		t, err := time.Parse(time.RFC3339Nano, string(bytes.TrimSpace(text)))
+	case el == elLastModified:
+		// The text is not kept: neither the time nor the error (not
+		// returned) refers to it, so it is read in place, with no copy
+		// for each object of a page.
+		t, err := time.Parse(time.RFC3339Nano, unsafeString(bytes.TrimSpace(text)))
 		if err != nil {
 			return fmt.Errorf("%w: last modified %q", errListXML, text)
 		}
 		d.obj.LastModified = t.Truncate(time.Millisecond)
-	case elStorageClass:
+	case el == elStorageClass:
 		if string(text) == "STANDARD" {
 			d.obj.StorageClass = "STANDARD" // no copy for the usual class
 		} else {
 			d.obj.StorageClass = string(text)
 		}
 	}
+	return nil
+}
+
+// unsafeString returns b as a string that shares its memory: only for a
+// string that is not kept past the next change of b.
+func unsafeString(b []byte) string { return unsafe.String(unsafe.SliceData(b), len(b)) }
+
+// packObject packs the object just read, if it is after d.after. Its
+// key is URL-decoded where it holds an escape, and is then compared.
+func (d *listDecoder) packObject() error {
+	key := d.key
+	if bytes.ContainsAny(key, "%+") {
+		d.decoded = true
+		k, err := url.QueryUnescape(string(key))
+		if err != nil {
+			// Malformed, unless the answer turns out not to be encoded.
+			d.badKey = fmt.Errorf("%w: key: %v", errListXML, err)
+			return nil
+		}
+		key = append(key[:0], k...)
+	}
+	if string(key) > d.after {
+		d.pack.AddObject(key, d.obj.Size, d.etag, d.obj.LastModified)
+	}
+	d.obj, d.key, d.etag = listObject{}, key[:0], d.etag[:0]
 	return nil
 }
 
