@@ -62,6 +62,7 @@ type benchImportFlags struct {
 	cpuProfile      string
 	debugAddr       string
 	memoryLimit     string
+	again           int
 }
 
 // newBenchImportCmd builds `lakeq bench import`.
@@ -86,7 +87,16 @@ does, in --rounds rounds that alternate which goes first. It reports the
 import/list ratio of the totals of each, the worker's CPU time per
 imported object (from the worker process's rusage) and its peak resident
 memory (VmHWM). With --large, it also imports that many objects directly,
-to show that the worker's memory does not grow with the import's size.`,
+to show that the worker's memory does not grow with the import's size.
+
+The peak of a worker process's first import includes the process's own
+start: the pages of its program it reads in, and its heap growing to its
+working size, which a short import ends before it reaches. --again N has
+the worker then import the same prefix N more times, each into another
+repository with the worker's peak reset (Linux's clear_refs) at the
+submission, and reports the highest of those imports' own peaks beside
+the first: the memory an import takes in a worker that is already
+running, as workers are.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			return runBenchImport(cmd, g, f)
@@ -109,6 +119,7 @@ to show that the worker's memory does not grow with the import's size.`,
 	fl.StringVar(&f.memoryLimit, "worker-memory-limit", "", "the workers' --memory-limit")
 	fl.StringVar(&f.debugAddr, "worker-debug-addr", "", "the workers' --debug-addr (metrics and profiles while they run)")
 	fl.StringVar(&f.cpuProfile, "worker-cpu-profile", "", "write each import's worker CPU profile to this path, suffixed with the scenario and round")
+	fl.IntVar(&f.again, "again", 0, "after each measured import, import the prefix this many more times in the same worker and report the highest of their own peak RSS")
 	return cmd
 }
 
@@ -124,6 +135,10 @@ type benchImportRun struct {
 	WorkerCPU      float64 `json:"worker_cpu_seconds"`
 	CPUPerObjectUS float64 `json:"worker_cpu_per_object_us"`
 	WorkerPeakRSS  int64   `json:"worker_peak_rss_bytes"`
+	// WorkerAgainRSS is the highest peak RSS of the further imports of
+	// the prefix in the same worker, each reset at its submission
+	// (--again; else 0).
+	WorkerAgainRSS int64 `json:"worker_again_peak_rss_bytes,omitempty"`
 	// MinIO's CPU time during the listings and during the imports (0 when
 	// the benchmark did not start MinIO).
 	ListMinIOCPU   float64  `json:"list_minio_cpu_seconds"`
@@ -171,8 +186,8 @@ const (
 )
 
 func runBenchImport(cmd *cobra.Command, g *globals, f *benchImportFlags) error {
-	if f.objects < 1 || f.prefixes < 1 || f.large < 0 || f.taskConcurrency < 1 || f.seedParallelism < 1 || f.rounds < 1 || f.latency < 0 {
-		return errors.New("--objects, --prefixes, --task-concurrency, --seed-parallelism and --rounds must be positive; --large and --latency not negative")
+	if f.objects < 1 || f.prefixes < 1 || f.large < 0 || f.taskConcurrency < 1 || f.seedParallelism < 1 || f.rounds < 1 || f.latency < 0 || f.again < 0 {
+		return errors.New("--objects, --prefixes, --task-concurrency, --seed-parallelism and --rounds must be positive; --large, --latency and --again not negative")
 	}
 	ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
@@ -245,12 +260,19 @@ func runBenchImport(cmd *cobra.Command, g *globals, f *benchImportFlags) error {
 	}
 	return newPrinter(cmd.OutOrStdout(), g.output).object(rep, func(w io.Writer) {
 		fmt.Fprintf(w, "lakeq bench import: %d CPUs, worker task concurrency %d\n\n", rep.CPUs, rep.TaskConc)
-		fmt.Fprintf(w, "scenario\tobjects\tshards\trounds\tlist (s)\timport (s)\timport/list\tworker CPU/object\tworker peak RSS\tMinIO CPU list/import (s)\n")
+		fmt.Fprintf(w, "scenario\tobjects\tshards\trounds\tlist (s)\timport (s)\timport/list\tworker CPU/object\tworker peak RSS\tagain\tMinIO CPU list/import (s)\n")
 		for _, r := range rep.Runs {
-			fmt.Fprintf(w, "%s\t%d\t%d\t%d\t%.2f\t%.2f\t%.3f\t%.1f µs\t%.1f MiB\t%.1f / %.1f\n", r.Name, r.Objects, r.Shards, r.Rounds,
-				r.ListSeconds, r.ImportSeconds, r.Ratio, r.CPUPerObjectUS, float64(r.WorkerPeakRSS)/(1<<20), r.ListMinIOCPU, r.ImportMinIOCPU)
+			again := "-"
+			if r.WorkerAgainRSS > 0 {
+				again = fmt.Sprintf("%.1f MiB", float64(r.WorkerAgainRSS)/(1<<20))
+			}
+			fmt.Fprintf(w, "%s\t%d\t%d\t%d\t%.2f\t%.2f\t%.3f\t%.1f µs\t%.1f MiB\t%s\t%.1f / %.1f\n", r.Name, r.Objects, r.Shards, r.Rounds,
+				r.ListSeconds, r.ImportSeconds, r.Ratio, r.CPUPerObjectUS, float64(r.WorkerPeakRSS)/(1<<20), again, r.ListMinIOCPU, r.ImportMinIOCPU)
 		}
 		fmt.Fprintf(w, "\nlist and import times (and MinIO's CPU time) are totals over the rounds; the ratio is import/list.\n")
+		if b.f.again > 0 {
+			fmt.Fprintf(w, "worker peak RSS: of the worker process through its first import; again: the highest of %d more imports of the prefix in it, each from its submission.\n", b.f.again)
+		}
 	})
 }
 
@@ -420,6 +442,10 @@ func (b *benchImport) measure(ctx context.Context, name string, cfg s3.Config, p
 			run.ImportSeconds += res.took.Seconds()
 			run.Shards = res.shards
 			run.WorkerPeakRSS = max(run.WorkerPeakRSS, res.rss)
+			for i, rss := range res.againRSS {
+				run.WorkerAgainRSS = max(run.WorkerAgainRSS, rss)
+				b.say("%s, round %d: the same import again in that worker (%d): peak RSS %.1f MiB", name, r+1, i+1, float64(rss)/(1<<20))
+			}
 			run.Jobs = append(run.Jobs, res.job)
 			cpu += res.cpu
 			return nil
@@ -446,6 +472,7 @@ type importResult struct {
 	cpu      time.Duration
 	minioCPU time.Duration
 	rss      int64
+	againRSS []int64 // of the further imports (--again)
 	shards   int64
 	job      string
 }
@@ -465,26 +492,13 @@ func (b *benchImport) importOnce(ctx context.Context, name string, cfg s3.Config
 		return res, err
 	}
 	defer srv.Stop(context.WithoutCancel(ctx))
-	b.repoN++
-	repo := fmt.Sprintf("bench-%d", b.repoN)
-	ns := "s3://" + benchNSBucket + "/" + strings.TrimSuffix(b.prefix, ":") + "/" + repo + "/"
-	if _, err := c.CreateRepository(ctx, client.RepositoryCreation{Name: repo, StorageNamespace: ns, DefaultBranch: "main"}); err != nil {
-		return res, err
-	}
 	cpu0, err := procCPU(w.pid())
 	if err != nil {
 		return res, err
 	}
 	m0 := b.minioCPU()
 	start := time.Now()
-	id, err := c.ImportStart(ctx, repo, "main", client.ImportCreation{
-		Paths:  []client.ImportLocation{{Type: client.ImportCommonPrefix, Path: "s3://" + benchSrcBucket + "/" + prefix, Destination: "data/"}},
-		Commit: client.ImportCommit{Message: "bench import of " + prefix},
-	})
-	if err != nil {
-		return res, err
-	}
-	final, err := b.waitJob(ctx, store.JobID(id))
+	final, err := b.importPrefix(ctx, c, prefix, n)
 	if err != nil {
 		return res, err
 	}
@@ -494,21 +508,57 @@ func (b *benchImport) importOnce(ctx context.Context, name string, cfg s3.Config
 	if err != nil {
 		return res, err
 	}
-	if final.State != jobs.StateCompleted {
-		return res, fmt.Errorf("import %s ended %s: %s", id, final.State, final.Error)
-	}
-	var out jobs.ImportResult
-	if err := json.Unmarshal(final.Result, &out); err != nil {
-		return res, err
-	}
-	if out.Ingested != int64(n) {
-		return res, fmt.Errorf("import %s ingested %d objects, want %d", id, out.Ingested, n)
-	}
 	if res.rss, err = procPeakRSS(w.pid()); err != nil {
 		return res, err
 	}
-	res.cpu, res.shards, res.job = cpu1-cpu0, final.Progress.Tasks, id
+	res.cpu, res.shards, res.job = cpu1-cpu0, final.Progress.Tasks, string(final.ID)
+	for i := range b.f.again {
+		if err := resetPeakRSS(w.pid()); err != nil {
+			return res, err
+		}
+		if _, err := b.importPrefix(ctx, c, prefix, n); err != nil {
+			return res, fmt.Errorf("import %d in the same worker: %w", i+2, err)
+		}
+		rss, err := procPeakRSS(w.pid())
+		if err != nil {
+			return res, err
+		}
+		res.againRSS = append(res.againRSS, rss)
+	}
 	return res, nil
+}
+
+// importPrefix imports prefix, of n objects, into a new repository through
+// c and waits for the import to complete.
+func (b *benchImport) importPrefix(ctx context.Context, c *client.Client, prefix string, n int) (*jobs.Job, error) {
+	b.repoN++
+	repo := fmt.Sprintf("bench-%d", b.repoN)
+	ns := "s3://" + benchNSBucket + "/" + strings.TrimSuffix(b.prefix, ":") + "/" + repo + "/"
+	if _, err := c.CreateRepository(ctx, client.RepositoryCreation{Name: repo, StorageNamespace: ns, DefaultBranch: "main"}); err != nil {
+		return nil, err
+	}
+	id, err := c.ImportStart(ctx, repo, "main", client.ImportCreation{
+		Paths:  []client.ImportLocation{{Type: client.ImportCommonPrefix, Path: "s3://" + benchSrcBucket + "/" + prefix, Destination: "data/"}},
+		Commit: client.ImportCommit{Message: "bench import of " + prefix},
+	})
+	if err != nil {
+		return nil, err
+	}
+	final, err := b.waitJob(ctx, store.JobID(id))
+	if err != nil {
+		return nil, err
+	}
+	if final.State != jobs.StateCompleted {
+		return nil, fmt.Errorf("import %s ended %s: %s", id, final.State, final.Error)
+	}
+	var out jobs.ImportResult
+	if err := json.Unmarshal(final.Result, &out); err != nil {
+		return nil, err
+	}
+	if out.Ingested != int64(n) {
+		return nil, fmt.Errorf("import %s ingested %d objects, want %d", id, out.Ingested, n)
+	}
+	return final, nil
 }
 
 // minioCPU returns the CPU time MinIO has used, or 0 when the benchmark
@@ -740,6 +790,15 @@ func procCPU(pid int) (time.Duration, error) {
 	}
 	const clockTicks = 100 // USER_HZ on Linux
 	return time.Duration(utime+stime) * time.Second / clockTicks, nil
+}
+
+// resetPeakRSS resets process pid's peak resident set size to its
+// resident set size now (Linux's clear_refs, "5").
+func resetPeakRSS(pid int) error {
+	if err := os.WriteFile(fmt.Sprintf("/proc/%d/clear_refs", pid), []byte("5"), 0); err != nil {
+		return fmt.Errorf("reset the worker's peak RSS: %w", err)
+	}
+	return nil
 }
 
 // procPeakRSS returns process pid's peak resident set size (VmHWM).

@@ -5,6 +5,8 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"runtime"
+	"runtime/debug"
 	"strings"
 	"testing"
 	"time"
@@ -48,6 +50,25 @@ func TestProcStats(t *testing.T) {
 	if err != nil || rss < 1<<20 {
 		t.Fatalf("procPeakRSS: %d, %v", rss, err)
 	}
+	// A peak reset goes down to the RSS now, below a peak 64 MiB higher
+	// a moment before.
+	ballast := make([]byte, 64<<20)
+	for i := range ballast {
+		ballast[i] = 1
+	}
+	high, err := procPeakRSS(os.Getpid())
+	if err != nil || high < rss+60<<20 {
+		t.Fatalf("peak RSS %d after touching 64 MiB, from %d: %v", high, rss, err)
+	}
+	ballast = nil
+	runtime.GC()
+	debug.FreeOSMemory()
+	if err := resetPeakRSS(os.Getpid()); err != nil {
+		t.Fatal(err)
+	}
+	if low, err := procPeakRSS(os.Getpid()); err != nil || low > high-32<<20 {
+		t.Fatalf("peak RSS %d after a reset, from %d: %v", low, high, err)
+	}
 }
 
 func TestBenchKey(t *testing.T) {
@@ -81,7 +102,7 @@ func TestBenchImport(t *testing.T) {
 	}
 	env := testEnv(t, "LAKEQ_MINIO_BIN="+minioBin, "LAKEQ_REDIS_BIN="+redisBin)
 	out := runLakeq(t, env, "bench", "import", "-o", "json",
-		"--objects", "300", "--prefixes", "6", "--large", "600", "--rounds", "2", "--latency", "20ms", "--task-concurrency", "4")
+		"--objects", "300", "--prefixes", "6", "--large", "600", "--rounds", "2", "--latency", "20ms", "--task-concurrency", "4", "--again", "1")
 	var rep benchImportReport
 	if err := json.Unmarshal([]byte(out), &rep); err != nil {
 		t.Fatalf("report: %v\n%s", err, out)
@@ -90,7 +111,7 @@ func TestBenchImport(t *testing.T) {
 		t.Fatalf("%d runs, want direct, proxy and large: %s", len(rep.Runs), out)
 	}
 	for _, r := range rep.Runs {
-		if r.ListSeconds <= 0 || r.ImportSeconds <= 0 || r.Ratio <= 0 || r.Shards < 2 || r.WorkerCPU <= 0 || r.WorkerPeakRSS < 1<<20 || len(r.Jobs) != r.Rounds {
+		if r.ListSeconds <= 0 || r.ImportSeconds <= 0 || r.Ratio <= 0 || r.Shards < 2 || r.WorkerCPU <= 0 || r.WorkerPeakRSS < 1<<20 || r.WorkerAgainRSS < 1<<20 || len(r.Jobs) != r.Rounds {
 			t.Errorf("run %+v", r)
 		}
 	}
