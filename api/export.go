@@ -197,6 +197,11 @@ func (s *Server) putExportRule(c *fiber.Ctx) error {
 	if err := rule.Validate(); err != nil {
 		return err
 	}
+	release, err := s.graph.LockNamespaces(ctx)
+	if err != nil {
+		return err
+	}
+	defer release()
 	if err := s.checkExportDestination(ctx, r.StorageNamespace, rule.Destination); err != nil {
 		return err
 	}

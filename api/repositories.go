@@ -106,10 +106,16 @@ func (s *Server) createRepository(c *fiber.Ctx) error {
 	if req.DefaultBranch != nil && *req.DefaultBranch != "" {
 		branch = *req.DefaultBranch
 	}
-	if err := s.checkNewNamespace(c.UserContext(), store.RepoID(req.Name), req.StorageNamespace); err != nil {
+	ctx := c.UserContext()
+	release, err := s.graph.LockNamespaces(ctx)
+	if err != nil {
 		return err
 	}
-	repo, err := s.graph.CreateRepository(c.UserContext(), store.RepoID(req.Name), req.StorageNamespace, store.BranchID(branch))
+	defer release()
+	if err := s.checkNewNamespace(ctx, store.RepoID(req.Name), req.StorageNamespace); err != nil {
+		return err
+	}
+	repo, err := s.graph.CreateRepository(ctx, store.RepoID(req.Name), req.StorageNamespace, store.BranchID(branch))
 	if err != nil {
 		return err
 	}

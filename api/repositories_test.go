@@ -3,8 +3,12 @@ package api_test
 import (
 	"fmt"
 	"net/http"
+	"strings"
+	"sync"
 	"testing"
 	"time"
+
+	"github.com/lakeq/lakeq/store"
 )
 
 type repoJSON struct {
@@ -183,5 +187,42 @@ func TestListRepositories(t *testing.T) {
 	}
 	if len(seen) != 5 {
 		t.Fatalf("paged through %v, want 5 repositories", seen)
+	}
+}
+
+// TestCreateRepositoryRace: repositories created at once over namespaces
+// that all nest in one another: exactly one is created, however their
+// checks and creations interleave, and the others are refused.
+func TestCreateRepositoryRace(t *testing.T) {
+	e := newEnv(t)
+	// Other repositories make each check a scan long enough for the
+	// creations to overlap.
+	for i := range 300 {
+		if _, err := e.graph.CreateRepository(t.Context(), store.RepoID(fmt.Sprintf("other%d", i)), fmt.Sprintf("local://lakeq/other%d", i), "main"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	const n = 12
+	statuses := make([]int, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Go(func() {
+			ns := "local://lakeq/race/" + strings.Repeat("n/", i)
+			statuses[i] = e.postJSON("/api/v1/repositories", map[string]any{"name": fmt.Sprintf("race%d", i), "storage_namespace": ns}).status
+		})
+	}
+	wg.Wait()
+	created := 0
+	for i, status := range statuses {
+		switch status {
+		case http.StatusCreated:
+			created++
+		case http.StatusBadRequest:
+		default:
+			t.Errorf("repository %d: status %d", i, status)
+		}
+	}
+	if created != 1 {
+		t.Fatalf("%d of %d repositories over nested namespaces created (%v), want 1", created, n, statuses)
 	}
 }

@@ -15,6 +15,8 @@ import (
 // has one partition per staging token so that dropping it is one call.
 const (
 	reposPartition = "repos"
+	// locksPartition holds the graph's locks (LockNamespaces).
+	locksPartition = "locks"
 	branchPrefix   = "branches/"
 	tagPrefix      = "tags/"
 	commitPrefix   = "commits/"

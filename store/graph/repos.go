@@ -5,12 +5,30 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/lakeq/lakeq/store"
 	"github.com/lakeq/lakeq/store/block"
 	"github.com/lakeq/lakeq/store/kv"
 	"github.com/lakeq/lakeq/store/tree"
 )
+
+// namespaceLockTTL is the lease of the lock LockNamespaces takes: far
+// longer than a check of the namespaces and a creation take.
+const namespaceLockTTL = 30 * time.Second
+
+// LockNamespaces takes the lock that serializes claims on storage
+// locations (repository creations and continuous exports' destinations)
+// across every process of the graph's store, so that a claim checked
+// against the others cannot race a claim that overlaps it. It returns the
+// function that releases the lock.
+func (g *Graph) LockNamespaces(ctx context.Context) (release func(), err error) {
+	release, err = kv.Lock(ctx, g.kv, locksPartition, "namespaces", namespaceLockTTL)
+	if err != nil {
+		return nil, wrapKV("lock the storage namespaces", err)
+	}
+	return release, nil
+}
 
 // CreateRepository creates repository id over storageNamespace, with branch
 // defaultBranch pointing at an initial, empty commit. It validates every

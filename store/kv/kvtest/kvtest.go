@@ -58,6 +58,8 @@ func Run(t *testing.T, newStore func(t *testing.T) kv.Store) {
 		{"ValuesCopied", testValuesCopied},
 		{"CanceledContext", testCanceledContext},
 		{"EmptyKeyRejected", testEmptyKeyRejected},
+		{"LockExclusive", testLockExclusive},
+		{"LockLease", testLockLease},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

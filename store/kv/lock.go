@@ -1,0 +1,71 @@
+package kv
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Lock takes the lock named key in partition of s, shared by every process
+// of the store, waiting while another holder has it, and returns the
+// function that releases it. The lock is a lease: a holder that neither
+// releases it nor ends within ttl (a process that died in its section)
+// loses it to the next taker, so a section under a lock must end well
+// within ttl. Lock fails only with ctx's error or the store's.
+func Lock(ctx context.Context, s Store, partition, key string, ttl time.Duration) (release func(), err error) {
+	var id [16]byte
+	if _, err := rand.Read(id[:]); err != nil {
+		return nil, err
+	}
+	token := hex.EncodeToString(id[:])
+	wait := time.Millisecond
+	for {
+		mine := []byte(token + " " + strconv.FormatInt(time.Now().Add(ttl).UnixNano(), 10))
+		err := s.SetIf(ctx, partition, key, mine, nil)
+		if err == nil {
+			return func() { _ = s.DeleteIf(context.WithoutCancel(ctx), partition, key, mine) }, nil
+		}
+		if !errors.Is(err, ErrPredicateFailed) {
+			return nil, fmt.Errorf("lock %s/%s: %w", partition, key, err)
+		}
+		held, err := s.Get(ctx, partition, key)
+		switch {
+		case errors.Is(err, ErrNotFound):
+			continue // released meanwhile
+		case err != nil:
+			return nil, fmt.Errorf("lock %s/%s: %w", partition, key, err)
+		case leaseExpired(held):
+			err := s.SetIf(ctx, partition, key, mine, held)
+			if err == nil {
+				return func() { _ = s.DeleteIf(context.WithoutCancel(ctx), partition, key, mine) }, nil
+			}
+			if !errors.Is(err, ErrPredicateFailed) {
+				return nil, fmt.Errorf("lock %s/%s: %w", partition, key, err)
+			}
+			continue // another taker was first
+		}
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-time.After(wait):
+		}
+		wait = min(2*wait, 50*time.Millisecond)
+	}
+}
+
+// leaseExpired reports whether the lease held, "<token> <expiry in unix
+// nanoseconds>", is past its expiry. A value that is not a lease counts as
+// expired, so that it cannot hold the lock for ever.
+func leaseExpired(held []byte) bool {
+	_, expiry, ok := strings.Cut(string(held), " ")
+	if !ok {
+		return true
+	}
+	n, err := strconv.ParseInt(expiry, 10, 64)
+	return err != nil || time.Now().UnixNano() > n
+}
