@@ -109,14 +109,33 @@ func (s *Server) exportStart(c *fiber.Ctx) error {
 // of any other, nor over a prefix that holds one, and into a bucket that
 // exists and answers.
 func (s *Server) checkExportDestination(ctx context.Context, namespace, dest string) error {
-	u, err := jobs.ExportDestination(dest)
+	u, t, err := s.exportTarget(dest)
 	if err != nil {
 		return err
+	}
+	if err := checkExportReachable(ctx, u, t); err != nil {
+		return err
+	}
+	return s.checkExportOverlap(ctx, namespace, u, t)
+}
+
+// exportTarget parses and resolves an export destination.
+func (s *Server) exportTarget(dest string) (block.URI, block.Target, error) {
+	u, err := jobs.ExportDestination(dest)
+	if err != nil {
+		return block.URI{}, block.Target{}, err
 	}
 	t, err := s.graph.Blocks().Resolve(u)
 	if err != nil {
-		return err
+		return block.URI{}, block.Target{}, err
 	}
+	return u, t, nil
+}
+
+// checkExportOverlap checks that the export destination u, resolved to t,
+// lies neither in the storage namespace of the exporting repository
+// (namespace) or of any other, nor over a prefix that holds one.
+func (s *Server) checkExportOverlap(ctx context.Context, namespace string, u block.URI, t block.Target) error {
 	ns, err := s.resolveURI(namespace)
 	if err != nil {
 		return err
@@ -132,6 +151,12 @@ func (s *Server) checkExportDestination(ctx context.Context, namespace, dest str
 		return badRequest("export: destination %s overlaps the storage namespace %s of repository %s: export outside every repository's storage namespace",
 			u, owner.StorageNamespace, owner.ID)
 	}
+	return nil
+}
+
+// checkExportReachable checks that the bucket of the export destination
+// u, resolved to t, exists and answers.
+func checkExportReachable(ctx context.Context, u block.URI, t block.Target) error {
 	ok, err := t.Store.BucketExists(ctx, t.Bucket)
 	switch {
 	case errors.Is(err, context.Canceled):
@@ -197,17 +222,26 @@ func (s *Server) putExportRule(c *fiber.Ctx) error {
 	if err := rule.Validate(); err != nil {
 		return err
 	}
-	release, err := s.graph.LockNamespaces(ctx)
+	u, t, err := s.exportTarget(rule.Destination)
+	if err != nil {
+		return err
+	}
+	if err := checkExportReachable(ctx, u, t); err != nil {
+		return err
+	}
+	// The destination is checked against the namespaces and claimed
+	// under the lock that repository creations take.
+	lctx, release, err := s.graph.LockNamespaces(ctx)
 	if err != nil {
 		return err
 	}
 	defer release()
-	if err := s.checkExportDestination(ctx, r.StorageNamespace, rule.Destination); err != nil {
+	if err := s.checkExportOverlap(lctx, r.StorageNamespace, u, t); err != nil {
 		return err
 	}
 	rules := s.jobs.ExportRules()
-	_, getErr := rules.Get(ctx, repo, branch)
-	stored, err := rules.Put(ctx, rule)
+	_, getErr := rules.Get(lctx, repo, branch)
+	stored, err := rules.Put(lctx, rule)
 	if err != nil {
 		return err
 	}

@@ -106,8 +106,7 @@ func (s *Server) createRepository(c *fiber.Ctx) error {
 	if req.DefaultBranch != nil && *req.DefaultBranch != "" {
 		branch = *req.DefaultBranch
 	}
-	ctx := c.UserContext()
-	release, err := s.graph.LockNamespaces(ctx)
+	ctx, release, err := s.graph.LockNamespaces(c.UserContext())
 	if err != nil {
 		return err
 	}

@@ -14,20 +14,24 @@ import (
 )
 
 // namespaceLockTTL is the lease of the lock LockNamespaces takes: far
-// longer than a check of the namespaces and a creation take.
+// longer than a check of the namespaces and a creation take. The section
+// under it ends, its context canceled, at half the lease, so that it
+// writes nothing once another process could hold the lock.
 const namespaceLockTTL = 30 * time.Second
 
 // LockNamespaces takes the lock that serializes claims on storage
 // locations (repository creations and continuous exports' destinations)
 // across every process of the graph's store, so that a claim checked
 // against the others cannot race a claim that overlaps it. It returns the
-// function that releases the lock.
-func (g *Graph) LockNamespaces(ctx context.Context) (release func(), err error) {
-	release, err = kv.Lock(ctx, g.kv, locksPartition, "namespaces", namespaceLockTTL)
+// context to run the section in, which ends before the lock's lease does,
+// and the function that releases the lock.
+func (g *Graph) LockNamespaces(ctx context.Context) (context.Context, func(), error) {
+	unlock, err := kv.Lock(ctx, g.kv, locksPartition, "namespaces", namespaceLockTTL)
 	if err != nil {
-		return nil, wrapKV("lock the storage namespaces", err)
+		return nil, nil, wrapKV("lock the storage namespaces", err)
 	}
-	return release, nil
+	lctx, cancel := context.WithTimeout(ctx, namespaceLockTTL/2)
+	return lctx, func() { cancel(); unlock() }, nil
 }
 
 // CreateRepository creates repository id over storageNamespace, with branch

@@ -24,11 +24,20 @@ func Lock(ctx context.Context, s Store, partition, key string, ttl time.Duration
 	}
 	token := hex.EncodeToString(id[:])
 	wait := time.Millisecond
+	releaser := func(mine []byte) func() {
+		return func() {
+			// Released even when ctx has ended; a store that does not
+			// answer leaves the lease to run out.
+			rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), releaseTimeout)
+			defer cancel()
+			_ = s.DeleteIf(rctx, partition, key, mine)
+		}
+	}
 	for {
 		mine := []byte(token + " " + strconv.FormatInt(time.Now().Add(ttl).UnixNano(), 10))
 		err := s.SetIf(ctx, partition, key, mine, nil)
 		if err == nil {
-			return func() { _ = s.DeleteIf(context.WithoutCancel(ctx), partition, key, mine) }, nil
+			return releaser(mine), nil
 		}
 		if !errors.Is(err, ErrPredicateFailed) {
 			return nil, fmt.Errorf("lock %s/%s: %w", partition, key, err)
@@ -42,7 +51,7 @@ func Lock(ctx context.Context, s Store, partition, key string, ttl time.Duration
 		case leaseExpired(held):
 			err := s.SetIf(ctx, partition, key, mine, held)
 			if err == nil {
-				return func() { _ = s.DeleteIf(context.WithoutCancel(ctx), partition, key, mine) }, nil
+				return releaser(mine), nil
 			}
 			if !errors.Is(err, ErrPredicateFailed) {
 				return nil, fmt.Errorf("lock %s/%s: %w", partition, key, err)
@@ -57,6 +66,9 @@ func Lock(ctx context.Context, s Store, partition, key string, ttl time.Duration
 		wait = min(2*wait, 50*time.Millisecond)
 	}
 }
+
+// releaseTimeout bounds the release of a lock.
+const releaseTimeout = 5 * time.Second
 
 // leaseExpired reports whether the lease held, "<token> <expiry in unix
 // nanoseconds>", is past its expiry. A value that is not a lease counts as
