@@ -1,6 +1,7 @@
 package block
 
 import (
+	"bytes"
 	"encoding/binary"
 	"strings"
 	"time"
@@ -181,6 +182,12 @@ func (pb *PageBuilder) DropLast() {
 
 // Len returns how many items the builder holds.
 func (pb *PageBuilder) Len() int { return pb.count }
+
+// Follows reports whether key sorts after the last item's, or the
+// builder is empty.
+func (pb *PageBuilder) Follows(key []byte) bool {
+	return pb.count == 0 || bytes.Compare(key, pb.last) > 0
+}
 
 // LastKey returns the key of the last item ("" when there is none).
 func (pb *PageBuilder) LastKey() string {

@@ -41,26 +41,30 @@ func (s *Store) List(ctx context.Context, bucket string, opts block.ListOptions)
 // recursive listing's answers are packed as they are decoded, and never
 // held as ListItems.
 func (s *Store) ListPacked(ctx context.Context, bucket string, opts block.ListOptions) (block.PackedPage, error) {
-	if opts.Delimiter != "" {
-		// The objects and common prefixes of an answer come apart, to
-		// be merged: List merges them.
-		page, err := s.List(ctx, bucket, opts)
-		if err != nil {
-			return block.PackedPage{}, err
+	if opts.Delimiter == "" {
+		sink := &packSink{page: block.NewPageBuilder(bucket)}
+		truncated, err := s.list(ctx, bucket, opts, sink)
+		if !errors.Is(err, errUnordered) {
+			if err != nil {
+				return block.PackedPage{}, err
+			}
+			return sink.page.Page(truncated), nil
 		}
-		pb := block.NewPageBuilder(bucket)
-		for i := range page.Items {
-			pb.Add(&page.Items[i])
-		}
-		s.RecyclePage(page.Items)
-		return pb.Page(page.Truncated), nil
+		// An endpoint that lists keys out of order: List sorts each
+		// answer.
 	}
-	sink := &packSink{page: block.NewPageBuilder(bucket)}
-	truncated, err := s.list(ctx, bucket, opts, sink)
+	// The objects and common prefixes of an answer come apart, to be
+	// merged: List merges them.
+	page, err := s.List(ctx, bucket, opts)
 	if err != nil {
 		return block.PackedPage{}, err
 	}
-	return sink.page.Page(truncated), nil
+	pb := block.NewPageBuilder(bucket)
+	for i := range page.Items {
+		pb.Add(&page.Items[i])
+	}
+	s.RecyclePage(page.Items)
+	return pb.Page(page.Truncated), nil
 }
 
 // A pageSink collects the items of a page as list reads them.

@@ -238,6 +238,10 @@ func decodeListV2(doc []byte, sizeHint int, pack *packing) (listResult, error) {
 	return decodeListV2From(&x, sizeHint, pack)
 }
 
+// errUnordered reports a packed answer whose keys are not in ascending
+// order, which a page must be: ListPacked leaves it to List, which sorts.
+var errUnordered = errors.New("listing keys out of order")
+
 // errNotEncoded reports a packed answer whose keys were read as
 // URL-encoded when the answer says they are not.
 var errNotEncoded = errors.New("listing keys are not URL-encoded")
@@ -483,6 +487,9 @@ func (d *listDecoder) packObject() error {
 		key = append(key[:0], k...)
 	}
 	if string(key) > d.after {
+		if !d.pack.Follows(key) {
+			return errUnordered
+		}
 		d.pack.AddObject(key, d.obj.Size, d.etag, d.obj.LastModified)
 	}
 	d.obj, d.key, d.etag = listObject{}, key[:0], d.etag[:0]
