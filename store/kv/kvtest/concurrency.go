@@ -67,16 +67,16 @@ func casIncrement(ctx context.Context, s kv.Store, partition, key string) (lost 
 	return lost, fmt.Errorf("no CAS success in %d rounds", maxCASRounds)
 }
 
-func testSetIfConcurrent(t *testing.T, s kv.Store) {
-	ctx := context.Background()
+// incrementConcurrently runs inc perWorker times in each of workers
+// goroutines (w is the goroutine's number), each call adding one to the
+// counter at p/counter, and checks that the counter ends at their number.
+func incrementConcurrently(t *testing.T, s kv.Store, inc func(w int) error) {
+	t.Helper()
 	var g errgroup.Group
-	lost := make([]int, workers)
 	for w := range workers {
 		g.Go(func() error {
 			for range perWorker {
-				l, err := casIncrement(ctx, s, "p", "counter")
-				lost[w] += l
-				if err != nil {
+				if err := inc(w); err != nil {
 					return err
 				}
 			}
@@ -87,6 +87,16 @@ func testSetIfConcurrent(t *testing.T, s kv.Store) {
 		t.Fatal(err)
 	}
 	wantValue(t, s, "p", "counter", []byte(strconv.Itoa(workers*perWorker)))
+}
+
+func testSetIfConcurrent(t *testing.T, s kv.Store) {
+	ctx := context.Background()
+	lost := make([]int, workers)
+	incrementConcurrently(t, s, func(w int) error {
+		l, err := casIncrement(ctx, s, "p", "counter")
+		lost[w] += l
+		return err
+	})
 	total := 0
 	for _, l := range lost {
 		total += l

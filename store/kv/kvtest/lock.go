@@ -7,8 +7,6 @@ import (
 	"testing"
 	"time"
 
-	"golang.org/x/sync/errgroup"
-
 	"github.com/lakeq/lakeq/store/kv"
 )
 
@@ -19,37 +17,22 @@ import (
 func testLockExclusive(t *testing.T, s kv.Store) {
 	ctx := context.Background()
 	mustSet(t, s, "p", "counter", []byte("0"))
-	var g errgroup.Group
-	for range workers {
-		g.Go(func() error {
-			for range perWorker {
-				release, err := kv.Lock(ctx, s, "locks", "l", time.Minute)
-				if err != nil {
-					return err
-				}
-				if err := s.SetIf(ctx, "p", "inside", []byte("x"), nil); err != nil {
-					release()
-					return errors.New("two sections under the lock at once")
-				}
-				raw, err := s.Get(ctx, "p", "counter")
-				if err != nil {
-					release()
-					return err
-				}
-				n, _ := strconv.Atoi(string(raw))
-				err = errors.Join(s.Set(ctx, "p", "counter", []byte(strconv.Itoa(n+1))), s.Delete(ctx, "p", "inside"))
-				release()
-				if err != nil {
-					return err
-				}
-			}
-			return nil
-		})
-	}
-	if err := g.Wait(); err != nil {
-		t.Fatal(err)
-	}
-	wantValue(t, s, "p", "counter", []byte(strconv.Itoa(workers*perWorker)))
+	incrementConcurrently(t, s, func(int) error {
+		release, err := kv.Lock(ctx, s, "locks", "l", time.Minute)
+		if err != nil {
+			return err
+		}
+		defer release()
+		if err := s.SetIf(ctx, "p", "inside", []byte("x"), nil); err != nil {
+			return errors.New("two sections under the lock at once")
+		}
+		raw, err := s.Get(ctx, "p", "counter")
+		if err != nil {
+			return err
+		}
+		n, _ := strconv.Atoi(string(raw))
+		return errors.Join(s.Set(ctx, "p", "counter", []byte(strconv.Itoa(n+1))), s.Delete(ctx, "p", "inside"))
+	})
 	if _, err := s.Get(ctx, "locks", "l"); !errors.Is(err, kv.ErrNotFound) {
 		t.Fatalf("the lock after every release: %v, want it absent", err)
 	}
