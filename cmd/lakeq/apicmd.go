@@ -94,7 +94,7 @@ func runAPI(cmd *cobra.Command, g *globals, f *apiFlags) error {
 			if resolver, err = newResolver(objects, nil, f.importAllow); err != nil {
 				return err
 			}
-			if c, err = newCore(kvs, resolver, log); err != nil {
+			if c, err = newCore(kvs, resolver, 0, log); err != nil {
 				return err
 			}
 			creds, err = bootstrapCredentials(ctx, c.auth, g.accessKeyID, g.secretAccessKey)

@@ -77,9 +77,10 @@ type core struct {
 }
 
 // newCore assembles the graph, the auth store and the job store over kvs
-// and resolver.
-func newCore(kvs kv.Store, resolver *block.Resolver, log *slog.Logger) (*core, error) {
-	trees, err := tree.NewManager(tree.Config{})
+// and resolver. treeCache bounds the memory of the decoded ranges and
+// metaranges the graph keeps (0: the default, 64 MiB).
+func newCore(kvs kv.Store, resolver *block.Resolver, treeCache int64, log *slog.Logger) (*core, error) {
+	trees, err := tree.NewManager(tree.Config{CacheBytes: treeCache})
 	if err != nil {
 		return nil, err
 	}

@@ -127,7 +127,7 @@ func runUp(cmd *cobra.Command, g *globals, f *upFlags) error {
 			if resolver, err = newResolver(nil, blocks, f.importAllow); err != nil {
 				return err
 			}
-			if c, err = newCore(kvs, resolver, log); err != nil {
+			if c, err = newCore(kvs, resolver, 0, log); err != nil {
 				return err
 			}
 			creds, err = bootstrapCredentials(ctx, c.auth, g.accessKeyID, g.secretAccessKey)

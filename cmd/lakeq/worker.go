@@ -166,6 +166,7 @@ type workerFlags struct {
 	cpuProfile     string
 	debugAddr      string
 	memoryLimit    string
+	treeCache      string
 }
 
 // newWorkerCmd builds `lakeq worker`.
@@ -204,11 +205,19 @@ to another worker.`,
 	fl.BoolVar(&f.s3.Secure, "s3-secure", false, "use https to reach S3")
 	fl.StringVar(&f.natsURL, "nats-url", broker.DefaultURL, "NATS server URLs, comma-separated")
 	fl.StringVar(&f.memoryLimit, "memory-limit", "", "soft limit of the Go runtime's memory, e.g. 512MiB (as GOMEMLIMIT; none: GOMEMLIMIT or no limit)")
+	fl.StringVar(&f.treeCache, "tree-cache", defaultWorkerTreeCache, "memory of the decoded ranges and metaranges the worker keeps for the commits it reads again, e.g. 64MiB")
 	fl.StringVar(&f.debugAddr, "debug-addr", "", "serve Prometheus metrics (/metrics) and Go profiles (/debug/pprof/) on this address, e.g. 127.0.0.1:6060 (without it, allocations are not sampled for the heap profile)")
 	fl.StringVar(&f.cpuProfile, "cpu-profile", "", "write a CPU profile of the whole run to this file (for go tool pprof)")
 	_ = cmd.MarkFlagRequired("s3-endpoint")
 	return cmd
 }
+
+// defaultWorkerTreeCache bounds the decoded trees a worker keeps: a job
+// reads its branch's metarange once per commit and an export each range
+// once, so a worker gains little from keeping them, and a long-running one
+// would otherwise keep every import's metarange (about 200 KB per 1,000,000
+// objects) up to the cache's count.
+const defaultWorkerTreeCache = "8MiB"
 
 func runWorker(cmd *cobra.Command, f *workerFlags) error {
 	log, err := (&serverFlags{logLevel: f.logLevel, logFormat: f.logFormat}).logger(cmd.ErrOrStderr())
@@ -224,6 +233,10 @@ func runWorker(cmd *cobra.Command, f *workerFlags) error {
 			return fmt.Errorf("--memory-limit %q: want a size such as 512MiB", f.memoryLimit)
 		}
 		debug.SetMemoryLimit(int64(n))
+	}
+	treeCache, err := humanize.ParseBytes(f.treeCache)
+	if err != nil || treeCache == 0 || treeCache > math.MaxInt64 {
+		return fmt.Errorf("--tree-cache %q: want a size such as 8MiB", f.treeCache)
 	}
 	sampleHeap(f.debugAddr != "")
 	if f.cpuProfile != "" {
@@ -266,7 +279,7 @@ func runWorker(cmd *cobra.Command, f *workerFlags) error {
 			if resolver, err = newResolver(objects, nil, f.importAllow); err != nil {
 				return err
 			}
-			c, err = newCore(kvs, resolver, log)
+			c, err = newCore(kvs, resolver, int64(treeCache), log)
 			return err
 		},
 		stop: func(context.Context) error { return resolver.Close() },

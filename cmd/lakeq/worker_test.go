@@ -208,6 +208,7 @@ func TestWorkerRoleBadConfig(t *testing.T) {
 		{"BadConcurrency", []string{"--concurrency", "-1"}, "concurrency"},
 		{"NoS3", nil, "s3-endpoint"},
 		{"BadMemoryLimit", []string{"--memory-limit", "lots"}, "--memory-limit"},
+		{"BadTreeCache", []string{"--tree-cache", "0"}, "--tree-cache"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

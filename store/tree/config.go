@@ -7,6 +7,7 @@ const (
 	DefaultTargetEntries    = 1024
 	DefaultMaxBytes         = 16 << 20
 	DefaultCacheRanges      = 1024
+	DefaultCacheBytes       = 64 << 20
 	DefaultKnownIDs         = 1 << 16
 	DefaultWriteConcurrency = 4
 )
@@ -27,6 +28,10 @@ type Config struct {
 	// CacheRanges is how many decoded ranges and metaranges the Manager
 	// keeps in its LRU cache. Default 1,024.
 	CacheRanges int
+	// CacheBytes bounds the memory of the cache too: the decoded files'
+	// strings and structs. A file larger than this is not cached. Default
+	// 64 MiB.
+	CacheBytes int64
 	// KnownIDs is how many range and metarange files the Manager remembers
 	// as already stored, so that writing them again costs no Stat. Default
 	// 65,536.
@@ -73,6 +78,8 @@ func (c Config) Validate() error {
 		return fmt.Errorf("%w: tree MaxBytes %d: must be positive", errInvalidConfig, c.MaxBytes)
 	case d.CacheRanges < 1:
 		return fmt.Errorf("%w: tree CacheRanges %d: must be positive", errInvalidConfig, c.CacheRanges)
+	case d.CacheBytes < 1:
+		return fmt.Errorf("%w: tree CacheBytes %d: must be positive", errInvalidConfig, c.CacheBytes)
 	case d.KnownIDs < 1:
 		return fmt.Errorf("%w: tree KnownIDs %d: must be positive", errInvalidConfig, c.KnownIDs)
 	case d.WriteConcurrency < 1:
@@ -99,6 +106,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.CacheRanges == 0 {
 		c.CacheRanges = DefaultCacheRanges
+	}
+	if c.CacheBytes == 0 {
+		c.CacheBytes = DefaultCacheBytes
 	}
 	if c.KnownIDs == 0 {
 		c.KnownIDs = DefaultKnownIDs

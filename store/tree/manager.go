@@ -8,6 +8,7 @@ import (
 	"io"
 	"sync"
 	"sync/atomic"
+	"unsafe"
 
 	lru "github.com/hashicorp/golang-lru/v2"
 	"golang.org/x/sync/singleflight"
@@ -40,12 +41,33 @@ type Manager struct {
 	metaRangesWritten atomic.Int64
 	cacheHits         atomic.Int64
 	cacheMisses       atomic.Int64
+	cacheBytes        atomic.Int64 // of the files in cache
 }
 
 // decoded is the cached content of one file.
 type decoded struct {
 	entries []store.Entry // a range
 	ranges  []RangeInfo   // a metarange
+	size    int64         // estimated memory (decodedSize)
+}
+
+// newDecoded returns a cache entry of a range's entries or a metarange's
+// ranges, with its size.
+func newDecoded(entries []store.Entry, ranges []RangeInfo) *decoded {
+	d := &decoded{entries: entries, ranges: ranges}
+	d.size = int64(cap(entries))*int64(unsafe.Sizeof(store.Entry{})) + int64(cap(ranges))*int64(unsafe.Sizeof(RangeInfo{}))
+	for i := range entries {
+		e := &entries[i]
+		d.size += int64(len(e.Path) + len(e.Address) + len(e.ETag) + len(e.ContentType))
+		for k, v := range e.Metadata {
+			d.size += int64(len(k) + len(v) + 32) // and the map's slot
+		}
+	}
+	for i := range ranges {
+		r := &ranges[i]
+		d.size += int64(len(r.ID) + len(r.MinKey) + len(r.MaxKey))
+	}
+	return d
 }
 
 // Stats are a Manager's cumulative counters.
@@ -61,6 +83,8 @@ type Stats struct {
 	// CacheHits and CacheMisses count reads of ranges and metaranges
 	// served by, or missing from, the cache.
 	CacheHits, CacheMisses int64
+	// CacheBytes is the estimated memory of the files in the cache now.
+	CacheBytes int64
 }
 
 // NewManager returns a Manager configured by cfg.
@@ -69,7 +93,8 @@ func NewManager(cfg Config) (*Manager, error) {
 		return nil, err
 	}
 	cfg = cfg.withDefaults()
-	cache, err := lru.New[cacheKey, *decoded](cfg.CacheRanges)
+	m := &Manager{cfg: cfg}
+	cache, err := lru.NewWithEvict(cfg.CacheRanges, func(_ cacheKey, d *decoded) { m.cacheBytes.Add(-d.size) })
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", errInvalidConfig, err)
 	}
@@ -77,7 +102,7 @@ func NewManager(cfg Config) (*Manager, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", errInvalidConfig, err)
 	}
-	m := &Manager{cfg: cfg, cache: cache, known: known}
+	m.cache, m.known = cache, known
 	if cfg.ManagerEncodes > 0 {
 		m.encodes = make(chan struct{}, cfg.ManagerEncodes)
 	}
@@ -98,6 +123,7 @@ func (m *Manager) Stats() Stats {
 		MetaRangesWritten: m.metaRangesWritten.Load(),
 		CacheHits:         m.cacheHits.Load(),
 		CacheMisses:       m.cacheMisses.Load(),
+		CacheBytes:        m.cacheBytes.Load(),
 	}
 }
 
@@ -136,7 +162,7 @@ func (m *Manager) writeMetaRange(ctx context.Context, ns Namespace, ranges []Ran
 	if written {
 		m.metaRangesWritten.Add(1)
 	}
-	m.cache.Add(key, &decoded{ranges: ranges})
+	m.remember(key, newDecoded(nil, ranges))
 	return id, nil
 }
 
@@ -193,7 +219,7 @@ func (m *Manager) metaRange(ctx context.Context, ns Namespace, id MetaRangeID) (
 		if got := metaRangeIDOf(ranges); got != id {
 			return nil, fmt.Errorf("%w: content hashes to %s", ErrCorrupt, got)
 		}
-		return &decoded{ranges: ranges}, nil
+		return newDecoded(nil, ranges), nil
 	})
 	if err != nil {
 		if errors.Is(err, block.ErrNotFound) {
@@ -225,7 +251,7 @@ func (m *Manager) rangeEntries(ctx context.Context, ns Namespace, id RangeID) ([
 		if len(entries) == 0 {
 			return nil, fmt.Errorf("%w: range has no entries", ErrCorrupt)
 		}
-		return &decoded{entries: entries}, nil
+		return newDecoded(entries, nil), nil
 	})
 	if err != nil {
 		if errors.Is(err, block.ErrNotFound) {
@@ -234,6 +260,25 @@ func (m *Manager) rangeEntries(ctx context.Context, ns Namespace, id RangeID) ([
 		return nil, fmt.Errorf("read range %s: %w", id, err)
 	}
 	return d.entries, nil
+}
+
+// remember caches d under key, within Config.CacheBytes: the least
+// recently used files make room for it, and a file larger than the bound
+// is not cached. Files are named by their content, so one cached already
+// is the same.
+func (m *Manager) remember(key cacheKey, d *decoded) {
+	if d.size > m.cfg.CacheBytes {
+		return
+	}
+	if found, _ := m.cache.ContainsOrAdd(key, d); found {
+		return
+	}
+	m.cacheBytes.Add(d.size)
+	for m.cacheBytes.Load() > m.cfg.CacheBytes {
+		if _, _, ok := m.cache.RemoveOldest(); !ok {
+			return
+		}
+	}
 }
 
 // load returns the decoded file at objKey through the cache; concurrent
@@ -262,7 +307,7 @@ func (m *Manager) load(ctx context.Context, ns Namespace, key cacheKey, objKey s
 		if err != nil {
 			return nil, err
 		}
-		m.cache.Add(key, d)
+		m.remember(key, d)
 		m.known.Add(key, int64(len(data)))
 		return d, nil
 	})
