@@ -217,7 +217,7 @@ to another worker.`,
 // once, so a worker gains little from keeping them, and a long-running one
 // would otherwise keep every import's metarange (about 200 KB per 1,000,000
 // objects) up to the cache's count.
-const defaultWorkerTreeCache = "2MiB"
+const defaultWorkerTreeCache = "512KiB"
 
 func runWorker(cmd *cobra.Command, f *workerFlags) error {
 	log, err := (&serverFlags{logLevel: f.logLevel, logFormat: f.logFormat}).logger(cmd.ErrOrStderr())
@@ -236,7 +236,7 @@ func runWorker(cmd *cobra.Command, f *workerFlags) error {
 	}
 	treeCache, err := humanize.ParseBytes(f.treeCache)
 	if err != nil || treeCache == 0 || treeCache > math.MaxInt64 {
-		return fmt.Errorf("--tree-cache %q: want a size such as 2MiB", f.treeCache)
+		return fmt.Errorf("--tree-cache %q: want a size such as 512KiB", f.treeCache)
 	}
 	sampleHeap(f.debugAddr != "")
 	if f.cpuProfile != "" {
