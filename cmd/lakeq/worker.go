@@ -219,6 +219,15 @@ to another worker.`,
 // objects) up to the cache's count.
 const defaultWorkerTreeCache = "512KiB"
 
+// parseSize parses value, the size given to --flag, such as example.
+func parseSize(flag, value, example string) (int64, error) {
+	n, err := humanize.ParseBytes(value)
+	if err != nil || n == 0 || n > math.MaxInt64 {
+		return 0, fmt.Errorf("--%s %q: want a size such as %s", flag, value, example)
+	}
+	return int64(n), nil
+}
+
 func runWorker(cmd *cobra.Command, f *workerFlags) error {
 	log, err := (&serverFlags{logLevel: f.logLevel, logFormat: f.logFormat}).logger(cmd.ErrOrStderr())
 	if err != nil {
@@ -228,15 +237,15 @@ func runWorker(cmd *cobra.Command, f *workerFlags) error {
 		return err
 	}
 	if f.memoryLimit != "" {
-		n, err := humanize.ParseBytes(f.memoryLimit)
-		if err != nil || n == 0 || n > math.MaxInt64 {
-			return fmt.Errorf("--memory-limit %q: want a size such as 512MiB", f.memoryLimit)
+		n, err := parseSize("memory-limit", f.memoryLimit, "512MiB")
+		if err != nil {
+			return err
 		}
-		debug.SetMemoryLimit(int64(n))
+		debug.SetMemoryLimit(n)
 	}
-	treeCache, err := humanize.ParseBytes(f.treeCache)
-	if err != nil || treeCache == 0 || treeCache > math.MaxInt64 {
-		return fmt.Errorf("--tree-cache %q: want a size such as 512KiB", f.treeCache)
+	treeCache, err := parseSize("tree-cache", f.treeCache, "512KiB")
+	if err != nil {
+		return err
 	}
 	sampleHeap(f.debugAddr != "")
 	if f.cpuProfile != "" {
@@ -279,7 +288,7 @@ func runWorker(cmd *cobra.Command, f *workerFlags) error {
 			if resolver, err = newResolver(objects, nil, f.importAllow); err != nil {
 				return err
 			}
-			c, err = newCore(kvs, resolver, int64(treeCache), log)
+			c, err = newCore(kvs, resolver, treeCache, log)
 			return err
 		},
 		stop: func(context.Context) error { return resolver.Close() },

@@ -47,11 +47,17 @@ func packable(items []ListItem) bool {
 
 // packItems returns items packed, in chunks; bucket is the listing's.
 func packItems(items []ListItem, bucket string) [][]byte {
+	return PackPage(ListPage{Items: items}, bucket).chunks
+}
+
+// PackPage returns page packed; bucket is the listing's. Its items'
+// metadata is not packed (see PageBuilder.Add).
+func PackPage(page ListPage, bucket string) PackedPage {
 	pb := NewPageBuilder(bucket)
-	for i := range items {
-		pb.Add(&items[i])
+	for i := range page.Items {
+		pb.Add(&page.Items[i])
 	}
-	return pb.Page(false).chunks
+	return pb.Page(page.Truncated)
 }
 
 // A PackedPage is a listing page packed (see PageBuilder), as a

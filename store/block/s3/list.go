@@ -59,12 +59,9 @@ func (s *Store) ListPacked(ctx context.Context, bucket string, opts block.ListOp
 	if err != nil {
 		return block.PackedPage{}, err
 	}
-	pb := block.NewPageBuilder(bucket)
-	for i := range page.Items {
-		pb.Add(&page.Items[i])
-	}
+	packed := block.PackPage(page, bucket)
 	s.RecyclePage(page.Items)
-	return pb.Page(page.Truncated), nil
+	return packed, nil
 }
 
 // A pageSink collects the items of a page as list reads them.
