@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 	"unsafe"
 
 	"github.com/lakeq/lakeq/store"
@@ -34,8 +35,9 @@ type pendingRange struct {
 	size      int64 // sum of the entries' Size
 	first     string
 	hash      *hasher
-	// the last entry's fields the next one is encoded against
-	last, lastAddr, lastType string
+	// the last entry's fields the next one is encoded against, copied:
+	// the caller may reuse an entry's memory once it is added
+	last, lastAddr, lastType []byte
 	lastMTime                int64
 }
 
@@ -56,7 +58,7 @@ func (p *pendingRange) add(e *store.Entry, newChunk func(min int) []byte) error 
 		return err
 	}
 	if p.count == 0 {
-		p.first = e.Path
+		p.first = strings.Clone(e.Path)
 		p.hash = newHasher(rangeTag)
 	}
 	p.canonical += int64(p.hash.addEntry(e))
@@ -103,7 +105,7 @@ func (p *pendingRange) appendEntry(b []byte, e *store.Entry) []byte {
 		hex.Decode(etag[:], []byte(e.ETag))
 		flags |= pendingHexETag
 	}
-	if e.ContentType == p.lastType {
+	if e.ContentType == string(p.lastType) {
 		flags |= pendingSameType
 	}
 	b = append(b, flags)
@@ -118,7 +120,10 @@ func (p *pendingRange) appendEntry(b []byte, e *store.Entry) []byte {
 	if flags&pendingSameType == 0 {
 		b = appendString(b, e.ContentType)
 	}
-	p.last, p.lastAddr, p.lastType, p.lastMTime = e.Path, e.Address, e.ContentType, mtime
+	p.last = append(p.last[:0], e.Path...)
+	p.lastAddr = append(p.lastAddr[:0], e.Address...)
+	p.lastType = append(p.lastType[:0], e.ContentType...)
+	p.lastMTime = mtime
 	return appendMetadata(b, e.Metadata)
 }
 
@@ -164,7 +169,7 @@ func (p *pendingRange) id() RangeID { return RangeID(p.hash.sum()) }
 
 // appendFrontCoded appends s as the length of the prefix it shares with
 // prev, then the rest of s, length-prefixed.
-func appendFrontCoded(b []byte, s, prev string) []byte {
+func appendFrontCoded(b []byte, s string, prev []byte) []byte {
 	n := 0
 	for n < len(s) && n < len(prev) && s[n] == prev[n] {
 		n++

@@ -29,7 +29,7 @@ type Writer struct {
 	pending pendingRange
 	spill   *spillFile // the pending range's filled chunks (Config.SpillDir)
 
-	last    string // last key added, entry or range
+	last    []byte // last key added, entry or range (a copy)
 	hasLast bool
 
 	ranges  []RangeInfo // output so far; FileSize comes from sizes
@@ -56,9 +56,10 @@ func (m *Manager) NewWriter(ctx context.Context, ns Namespace) *Writer {
 	return w
 }
 
-// Add appends a copy of e. e.Path must be a valid path after every key
-// added before, else the error wraps ErrOutOfOrder (or
-// store.ErrInvalidPath); the writer stays usable after such an error.
+// Add appends a copy of e: the caller may reuse the memory of e's strings
+// once it returns. e.Path must be a valid path after every key added
+// before, else the error wraps ErrOutOfOrder (or store.ErrInvalidPath);
+// the writer stays usable after such an error.
 func (w *Writer) Add(e *store.Entry) error {
 	if err := w.check(); err != nil {
 		return err
@@ -66,7 +67,7 @@ func (w *Writer) Add(e *store.Entry) error {
 	if err := store.ValidatePath(e.Path); err != nil {
 		return err
 	}
-	if w.hasLast && e.Path <= w.last {
+	if w.hasLast && e.Path <= string(w.last) {
 		return fmt.Errorf("%w: %q added after %q", ErrOutOfOrder, e.Path, w.last)
 	}
 	return w.add(e)
@@ -80,7 +81,7 @@ func (w *Writer) add(e *store.Entry) error {
 		w.err = err
 		return err
 	}
-	w.last, w.hasLast = e.Path, true
+	w.last, w.hasLast = append(w.last[:0], e.Path...), true
 	if w.m.isBoundary(e.Path) || p.count >= w.m.cfg.MaxEntries || p.canonical >= w.m.cfg.MaxBytes {
 		return w.cut()
 	}
@@ -104,14 +105,16 @@ func (m *Manager) endsOnBoundary(r *RangeInfo) bool {
 func (w *Writer) cut() error {
 	run := w.pending
 	// A spill file is the writer's, and writes are then synchronous: run
-	// is encoded, and the file free again, before the next Add.
-	w.pending = pendingRange{spill: w.spill}
+	// is encoded, and the file free again, before the next Add. The next
+	// range codes its entries against buffers of run's, which its encoding
+	// does not read.
+	w.pending = pendingRange{spill: w.spill, last: run.last[:0], lastAddr: run.lastAddr[:0], lastType: run.lastType[:0]}
 	id := run.id()
 	idx := len(w.ranges)
 	w.ranges = append(w.ranges, RangeInfo{
 		ID:     id,
 		MinKey: run.first,
-		MaxKey: run.last,
+		MaxKey: string(run.last),
 		Count:  int64(run.count),
 		Bytes:  run.size,
 	})
@@ -214,11 +217,11 @@ func (w *Writer) addRange(r *RangeInfo) error {
 	if err := w.gc.Err(); err != nil {
 		return w.fail()
 	}
-	if w.hasLast && r.MinKey <= w.last {
+	if w.hasLast && r.MinKey <= string(w.last) {
 		return fmt.Errorf("%w: range %s starts at %q, not after %q", ErrOutOfOrder, r.ID, r.MinKey, w.last)
 	}
 	w.ranges = append(w.ranges, *r)
-	w.last, w.hasLast = r.MaxKey, true
+	w.last, w.hasLast = append(w.last[:0], r.MaxKey...), true
 	return nil
 }
 

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"testing"
+	"unsafe"
 
 	"github.com/lakeq/lakeq/store"
 )
@@ -288,5 +289,56 @@ func TestWriteMetaRangeValidates(t *testing.T) {
 				t.Fatalf("got %v, want an ErrInvalid", err)
 			}
 		})
+	}
+}
+
+// TestWriterCopiesEntries adds entries whose strings share one buffer,
+// overwritten after every Add, as an importer's entries do: the tree and
+// its ranges' bounds must be those of the entries as added.
+func TestWriterCopiesEntries(t *testing.T) {
+	ctx := context.Background()
+	for _, cfg := range []Config{{TargetEntries: 16}, {TargetEntries: 16, SyncWrites: true}} {
+		m := newManager(t, cfg)
+		ns := newNS(t, "")
+		want := make([]store.Entry, 600)
+		for i := range want {
+			want[i] = entryAt(keyOf(i), i)
+		}
+		w := m.NewWriter(ctx, ns)
+		var buf []byte
+		for i := range want {
+			e := want[i]
+			buf = append(append(append(buf[:0], e.Path...), e.Address...), e.ContentType...)
+			e.Path = unsafe.String(&buf[0], len(e.Path))
+			e.Address = unsafe.String(&buf[len(e.Path)], len(e.Address))
+			e.ContentType = unsafe.String(&buf[len(e.Path)+len(e.Address)], len(e.ContentType))
+			if err := w.Add(&e); err != nil {
+				t.Fatal(err)
+			}
+			for j := range buf {
+				buf[j] = '~'
+			}
+		}
+		id, err := w.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
+		requireEntries(t, readAllEntries(t, m, ns, id), want)
+		ranges, err := m.GetMetaRange(ctx, ns, id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(ranges) < 10 {
+			t.Fatalf("%d ranges, want many", len(ranges))
+		}
+		for i, r := range ranges {
+			got, err := m.GetRange(ctx, ns, r.ID)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got[0].Path != r.MinKey || got[len(got)-1].Path != r.MaxKey {
+				t.Fatalf("range %d: bounds [%q, %q], entries [%q, %q]", i, r.MinKey, r.MaxKey, got[0].Path, got[len(got)-1].Path)
+			}
+		}
 	}
 }

@@ -196,8 +196,8 @@ func TestMergerLaterSourceWins(t *testing.T) {
 	u1 := block.MustParseURI("s3://src-one/in/")
 	u2 := block.MustParseURI("s3://src-two/other/")
 	parts := []*partIter{
-		{it: mk("in/a", "in/b/x", "in/c"), order: 0, keyPrefix: "in/", dest: "d/", uri: u1, uriPrefix: "in/"},
-		{it: mk("other/x", "other/y"), order: 1, keyPrefix: "other/", dest: "d/b/", uri: u2, uriPrefix: "other/"},
+		newPartIter(mk("in/a", "in/b/x", "in/c"), 0, "in/", "d/", u1),
+		newPartIter(mk("other/x", "other/y"), 1, "other/", "d/b/", u2),
 	}
 	m := newMerger(parts)
 	var got []string
@@ -384,5 +384,70 @@ func TestListIterPageSlots(t *testing.T) {
 	}
 	if len(slots) != 0 {
 		t.Fatal("a slot is still held after both iterators closed")
+	}
+}
+
+// TestMergerReusesMemory merges parts that map objects to the same paths
+// and checks every entry, taken as the merge gives it, and that merging
+// allocates nothing per entry: an entry's path and address are written
+// into the merger's buffers, which the next one overwrites.
+func TestMergerReusesMemory(t *testing.T) {
+	const n = 2000
+	objs := func(prefix string, step int) []object {
+		var out []object
+		for i := 0; i < n; i += step {
+			out = append(out, object{Key: fmt.Sprintf("%s%06d", prefix, i), Size: int64(i), ETag: "e"})
+		}
+		return out
+	}
+	srcs := []struct {
+		objs      []object
+		keyPrefix string
+		uri       block.URI
+	}{
+		{objs("a/", 1), "a/", block.MustParseURI("s3://one/a/")},
+		{objs("b/", 2), "b/", block.MustParseURI("s3://two/b/")},
+		{objs("c/", 3), "c/", block.MustParseURI("local:///srv/c/")},
+	}
+	// Every part maps to dest/: of a path several map to, the later
+	// source's object wins.
+	want := map[string]string{}
+	for _, s := range srcs {
+		for _, o := range s.objs {
+			rel := o.Key[len(s.keyPrefix):]
+			want["dest/"+rel] = s.uri.String() + rel
+		}
+	}
+	var got []string
+	merge := func(record bool) {
+		parts := make([]*partIter, len(srcs))
+		for i, s := range srcs {
+			parts[i] = newPartIter(&sliceIter{objs: s.objs}, i, s.keyPrefix, "dest/", s.uri)
+		}
+		m := newMerger(parts)
+		for m.Next() {
+			if record {
+				e := m.Entry()
+				got = append(got, e.Path+" "+e.Address)
+			}
+		}
+		if err := m.Err(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	merge(true)
+	if len(got) != n || len(got) != len(want) {
+		t.Fatalf("%d entries, want %d", len(got), n)
+	}
+	for i, g := range got {
+		path, addr, _ := strings.Cut(g, " ")
+		if want[path] != addr || i > 0 && got[i-1] >= g {
+			t.Fatalf("entry %d: %q (want address %q), after %q", i, g, want[path], got[max(i-1, 0)])
+		}
+	}
+	// The parts and the merger allocate a handful of structs and buffers,
+	// not one string per entry.
+	if allocs := testing.AllocsPerRun(3, func() { merge(false) }); allocs > 40 {
+		t.Fatalf("merging %d entries made %.0f allocations", n, allocs)
 	}
 }

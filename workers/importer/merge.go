@@ -2,6 +2,7 @@ package importer
 
 import (
 	"container/heap"
+	"unsafe"
 
 	"github.com/lakeq/lakeq/store"
 	"github.com/lakeq/lakeq/store/block"
@@ -18,30 +19,43 @@ type partIter struct {
 	// keyPrefix is the listed key prefix (in the target store's key space),
 	// dest the destination path it maps to.
 	keyPrefix, dest string
-	// uri is the source URI, whose key is uriPrefix where the listing's is
-	// keyPrefix: an object's address is uri with its key below uriPrefix.
-	uri       block.URI
-	uriPrefix string
+	// addrPrefix is the source URI with the key whose part below keyPrefix
+	// follows: an object's address is addrPrefix and that part.
+	addrPrefix string
 
-	path string // destination of the current object
+	path    string // destination of the current object, in pathBuf
+	pathBuf []byte
 }
 
+// newPartIter maps the objects it lists under keyPrefix, in the store of
+// source URI u (whose key is keyPrefix in the URI's key space), to dest.
+func newPartIter(it objectIter, order int, keyPrefix, dest string, u block.URI) *partIter {
+	return &partIter{it: it, order: order, keyPrefix: keyPrefix, dest: dest, addrPrefix: u.String()}
+}
+
+// next advances to the part's next object. The path of the one before is
+// overwritten.
 func (p *partIter) next() bool {
 	if !p.it.Next() {
 		return false
 	}
-	p.path = p.dest + p.it.Object().Key[len(p.keyPrefix):]
+	p.pathBuf = append(append(p.pathBuf[:0], p.dest...), p.rel()...)
+	p.path = unsafe.String(unsafe.SliceData(p.pathBuf), len(p.pathBuf))
 	return true
 }
 
-// entry returns the current object as an entry that points at the source.
-func (p *partIter) entry() store.Entry {
+// rel returns the current object's key below keyPrefix.
+func (p *partIter) rel() string { return p.it.Object().Key[len(p.keyPrefix):] }
+
+// entry sets e to the current object as an entry that points at the
+// source, its path and address written into path and addr.
+func (p *partIter) entry(e *store.Entry, path, addr *[]byte) {
 	o := p.it.Object()
-	u := p.uri
-	u.Key = p.uriPrefix + o.Key[len(p.keyPrefix):]
-	return store.Entry{
-		Path:        p.path,
-		Address:     u.String(),
+	*path = append((*path)[:0], p.path...)
+	*addr = append(append((*addr)[:0], p.addrPrefix...), p.rel()...)
+	*e = store.Entry{
+		Path:        unsafe.String(unsafe.SliceData(*path), len(*path)),
+		Address:     unsafe.String(unsafe.SliceData(*addr), len(*addr)),
 		AddressType: store.AddressFull,
 		Size:        o.Size,
 		ETag:        o.ETag,
@@ -55,7 +69,10 @@ func (p *partIter) entry() store.Entry {
 type merger struct {
 	h   partHeap
 	cur store.Entry
-	err error
+	// cur's path and address: the next entry overwrites them, which the
+	// tree writer allows (it copies what it is given)
+	path, addr []byte
+	err        error
 }
 
 // newMerger starts the merge; it advances every part once.
@@ -78,13 +95,13 @@ func (m *merger) Next() bool {
 		return false
 	}
 	best := m.h[0]
-	m.cur = best.entry()
+	best.entry(&m.cur, &m.path, &m.addr)
 	m.advance()
 	// Parts mapping an object to the same path: the latest source wins.
 	for len(m.h) > 0 && m.h[0].path == m.cur.Path {
 		if m.h[0].order > best.order {
 			best = m.h[0]
-			m.cur = best.entry()
+			best.entry(&m.cur, &m.path, &m.addr)
 		}
 		m.advance()
 		if m.err != nil {
@@ -107,7 +124,7 @@ func (m *merger) advance() {
 	heap.Pop(&m.h)
 }
 
-// Entry returns the current entry.
+// Entry returns the current entry, valid until the next call of Next.
 func (m *merger) Entry() *store.Entry { return &m.cur }
 
 // Err returns the error that stopped the merge.

@@ -175,5 +175,5 @@ func (h *Handler) openPart(ctx context.Context, rt *workers.Run, sp sourcePart, 
 		rt.Logger().InfoContext(ctx, "sorted an unordered listing", "source", u.String(), "objects", stats.Objects, "runs", stats.Runs)
 		it = si
 	}
-	return &partIter{it: it, order: sp.Source, keyPrefix: t.Key, dest: sp.Dest, uri: u, uriPrefix: u.Key}, nil
+	return newPartIter(it, sp.Source, t.Key, sp.Dest, u), nil
 }
