@@ -13,6 +13,8 @@ type Iterator struct {
 	page   []ListItem // the page, when it is not packed
 	pos    int
 	packed [][]byte // the rest of the page, packed (see packItems)
+	chunks [][]byte // with reuse: the packed page's chunks, to recycle
+	reuse  bool
 	done   bool
 	err    error
 	cur    ListItem
@@ -32,6 +34,13 @@ func ListAll(ctx context.Context, s Store, bucket string, opts ListOptions) *Ite
 // none while its caller waits for anything else. Call it before Next.
 func (it *Iterator) SetPageSlots(slots chan struct{}) { it.slots = slots }
 
+// SetReuse lets the iterator recycle the memory of a packed page once its
+// caller has used it up, for the next page of any listing to fill: the
+// strings of an item are then valid only until the next call of Next or
+// Close. A caller that keeps nothing of an item past that spares the
+// garbage collector a page's memory per page. Call it before Next.
+func (it *Iterator) SetReuse(reuse bool) { it.reuse = reuse }
+
 // Next advances to the next item and reports whether there is one.
 func (it *Iterator) Next() bool {
 	if it.err != nil {
@@ -39,6 +48,7 @@ func (it *Iterator) Next() bool {
 	}
 	for it.pos >= len(it.page) && len(it.packed) == 0 {
 		it.page, it.packed = nil, nil // not held while the next page is on its way
+		it.recycle()
 		it.release()
 		if it.done {
 			return false
@@ -67,7 +77,7 @@ func (it *Iterator) Next() bool {
 			it.packed[0] = nil // left to the items unpacked from it
 			it.packed = it.packed[1:]
 		}
-		if len(it.packed) == 0 {
+		if len(it.packed) == 0 && !it.reuse {
 			// Callers keep the page's last item while the next page is
 			// on its way: it does not hold the page.
 			it.cur = cloneItem(it.cur, it.bucket)
@@ -87,6 +97,7 @@ func (it *Iterator) list() error {
 			return err
 		}
 		it.packed, it.pos = page.chunks, 0
+		it.keepChunks()
 		it.done = !page.Truncated || page.count == 0
 		if page.count > 0 {
 			it.opts.StartAfter = page.last
@@ -104,12 +115,31 @@ func (it *Iterator) list() error {
 	}
 	if packable(it.page) {
 		it.packed = packItems(it.page, it.bucket)
+		it.keepChunks()
 		if r, ok := it.store.(PageRecycler); ok {
 			r.RecyclePage(it.page)
 		}
 		it.page = nil
 	}
 	return nil
+}
+
+// recycle gives the chunks of the page just used up to the next pages of
+// any listing, when the caller allows it (SetReuse).
+func (it *Iterator) recycle() {
+	for _, c := range it.chunks {
+		putChunk(c)
+	}
+	clear(it.chunks)
+	it.chunks = it.chunks[:0]
+}
+
+// keepChunks notes the chunks of the page just read, to recycle, when the
+// caller allows it; Next forgets each as it unpacks it.
+func (it *Iterator) keepChunks() {
+	if it.reuse {
+		it.chunks = append(it.chunks, it.packed...)
+	}
 }
 
 // release gives back the slot of the page just used up.
@@ -124,6 +154,7 @@ func (it *Iterator) release() {
 // slot. Next returns false afterwards.
 func (it *Iterator) Close() {
 	it.page, it.pos, it.packed, it.done = nil, 0, nil, true
+	it.recycle()
 	it.release()
 }
 

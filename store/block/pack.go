@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/binary"
 	"strings"
+	"sync"
 	"time"
 	"unsafe"
 )
@@ -158,6 +159,26 @@ func (pb *PageBuilder) AddObject(key []byte, size int64, etag []byte, modified t
 	pb.b = appendString(b, "")
 }
 
+// chunks recycles the chunks of packChunk bytes of the packed pages that
+// an Iterator's caller has used up (Iterator.SetReuse).
+var chunks = sync.Pool{New: func() any { return new([packChunk]byte) }}
+
+// newChunk returns an empty chunk for an item of n bytes: a recycled one
+// if it fits.
+func newChunk(n int) []byte {
+	if n > packChunk {
+		return make([]byte, 0, n)
+	}
+	return chunks.Get().(*[packChunk]byte)[:0]
+}
+
+// putChunk recycles c, which nothing may read or write any more.
+func putChunk(c []byte) {
+	if cap(c) == packChunk {
+		chunks.Put((*[packChunk]byte)(c[:packChunk]))
+	}
+}
+
 // startItem makes room in the chunk being filled for an item whose
 // strings take n bytes and whose key is key, counts it, and returns the
 // chunk to append the item to.
@@ -167,7 +188,7 @@ func startItem[T string | []byte](pb *PageBuilder, n int, key T) []byte {
 		if len(pb.b) > 0 {
 			pb.chunks = append(pb.chunks, pb.b)
 		}
-		pb.b = make([]byte, 0, max(n, packChunk))
+		pb.b = newChunk(n)
 	}
 	pb.lastAt = len(pb.b)
 	pb.last, pb.prev = append(pb.prev[:0], key...), pb.last

@@ -215,3 +215,47 @@ func TestIteratorListsPacked(t *testing.T) {
 		t.Fatalf("pages listed after %q, want %q", starts, want)
 	}
 }
+
+// TestIteratorReuse pages through a listing with and without SetReuse.
+// Either way it gives back every item. Keys kept from each item as given
+// (not copied) stay intact without reuse, and with reuse some are
+// overwritten by later pages, which fill the chunks of pages used up.
+func TestIteratorReuse(t *testing.T) {
+	var all []ListItem
+	var pages []ListPage
+	for p := range 20 {
+		var items []ListItem
+		for i := range 400 {
+			key := fmt.Sprintf("prefix/%02d/%04d/%s", p, i, strings.Repeat("x", 40))
+			items = append(items, ListItem{Key: key, Object: ObjectInfo{Bucket: "bkt", Key: key, Size: int64(i), ETag: fmt.Sprintf("%032x", p*1000+i)}})
+		}
+		all = append(all, items...)
+		pages = append(pages, ListPage{Items: items, Truncated: p < 19})
+	}
+	for _, reuse := range []bool{false, true} {
+		it := ListAll(context.Background(), &packedPages{pages: pages}, "bkt", ListOptions{MaxKeys: 400})
+		it.SetReuse(reuse)
+		var got []ListItem
+		var kept []string // each item's key as given
+		for it.Next() {
+			item := it.Item()
+			kept = append(kept, item.Key)
+			got = append(got, cloneItem(item, "bkt"))
+		}
+		if err := it.Err(); err != nil {
+			t.Fatal(err)
+		}
+		if !reflect.DeepEqual(got, all) {
+			t.Fatalf("reuse %v: %d items, want %d as listed", reuse, len(got), len(all))
+		}
+		changed := 0
+		for i, k := range kept {
+			if k != all[i].Key {
+				changed++
+			}
+		}
+		if reuse != (changed > 0) {
+			t.Fatalf("reuse %v: %d of %d keys kept from the items changed after", reuse, changed, len(kept))
+		}
+	}
+}

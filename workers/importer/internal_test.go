@@ -304,7 +304,7 @@ func TestSplitSource(t *testing.T) {
 				}
 				it := newListIter(ctx, block.Target{Store: st, Bucket: "src"}, prefix, startAfter, p.After.last(), p.UpTo.last(), 100, false, nil)
 				for it.Next() {
-					got = append(got, it.Object().Key)
+					got = append(got, strings.Clone(it.Object().Key)) // valid until Next
 				}
 				if err := it.Err(); err != nil {
 					t.Fatal(err)

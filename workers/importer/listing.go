@@ -52,7 +52,7 @@ type listIter struct {
 	after  string
 	upTo   string
 	cur    object
-	last   string
+	last   []byte // the key before cur's, copied: the page's memory is reused
 	err    error
 	done   bool
 	// unordered accepts keys in any order: no order check, and no early
@@ -67,6 +67,9 @@ type listIter struct {
 func newListIter(ctx context.Context, t block.Target, prefix, startAfter, after, upTo string, pageSize int, unordered bool, slots chan struct{}) *listIter {
 	it := block.ListAll(ctx, t.Store, t.Bucket, block.ListOptions{Prefix: prefix, StartAfter: startAfter, MaxKeys: pageSize})
 	it.SetPageSlots(slots)
+	// An ordered listing's objects are mapped to entries that copy what
+	// they keep of them; the external sort keeps them whole.
+	it.SetReuse(!unordered)
 	return &listIter{it: it, prefix: prefix, after: after, upTo: upTo, unordered: unordered}
 }
 
@@ -81,12 +84,12 @@ func (l *listIter) Next() bool {
 		}
 		k := item.Key
 		if !l.unordered {
-			if l.last != "" && k <= l.last {
+			if len(l.last) > 0 && k <= string(l.last) {
 				l.err = fmt.Errorf("%w: %q listed after %q", errUnordered, k, l.last)
 				l.it.Close()
 				return false
 			}
-			l.last = k
+			l.last = append(l.last[:0], k...)
 		}
 		if !strings.HasPrefix(k, l.prefix) || k <= l.after {
 			continue

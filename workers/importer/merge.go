@@ -40,7 +40,7 @@ func (p *partIter) next() bool {
 		return false
 	}
 	p.pathBuf = append(append(p.pathBuf[:0], p.dest...), p.rel()...)
-	p.path = unsafe.String(unsafe.SliceData(p.pathBuf), len(p.pathBuf))
+	p.path = bytesString(p.pathBuf)
 	return true
 }
 
@@ -48,20 +48,29 @@ func (p *partIter) next() bool {
 func (p *partIter) rel() string { return p.it.Object().Key[len(p.keyPrefix):] }
 
 // entry sets e to the current object as an entry that points at the
-// source, its path and address written into path and addr.
-func (p *partIter) entry(e *store.Entry, path, addr *[]byte) {
+// source, its strings written into b: nothing of it shares the listing's
+// memory, which the part's next page may reuse.
+func (p *partIter) entry(e *store.Entry, b *entryBuffers) {
 	o := p.it.Object()
-	*path = append((*path)[:0], p.path...)
-	*addr = append(append((*addr)[:0], p.addrPrefix...), p.rel()...)
+	b.path = append(b.path[:0], p.path...)
+	b.addr = append(append(b.addr[:0], p.addrPrefix...), p.rel()...)
+	b.etag = append(b.etag[:0], o.ETag...)
 	*e = store.Entry{
-		Path:        unsafe.String(unsafe.SliceData(*path), len(*path)),
-		Address:     unsafe.String(unsafe.SliceData(*addr), len(*addr)),
+		Path:        bytesString(b.path),
+		Address:     bytesString(b.addr),
 		AddressType: store.AddressFull,
 		Size:        o.Size,
-		ETag:        o.ETag,
+		ETag:        bytesString(b.etag),
 		MTime:       o.MTime,
 	}
 }
+
+// entryBuffers hold the strings of an entry, overwritten by the next.
+type entryBuffers struct{ path, addr, etag []byte }
+
+// bytesString returns a string that shares b's memory: valid until b is
+// next written.
+func bytesString(b []byte) string { return unsafe.String(unsafe.SliceData(b), len(b)) }
 
 // merger merges parts (k-way) into one sequence of entries in strictly
 // ascending path order; of several objects mapped to one path it keeps
@@ -69,10 +78,10 @@ func (p *partIter) entry(e *store.Entry, path, addr *[]byte) {
 type merger struct {
 	h   partHeap
 	cur store.Entry
-	// cur's path and address: the next entry overwrites them, which the
-	// tree writer allows (it copies what it is given)
-	path, addr []byte
-	err        error
+	// cur's strings: the next entry overwrites them, which the tree
+	// writer allows (it copies what it is given)
+	buf entryBuffers
+	err error
 }
 
 // newMerger starts the merge; it advances every part once.
@@ -95,13 +104,13 @@ func (m *merger) Next() bool {
 		return false
 	}
 	best := m.h[0]
-	best.entry(&m.cur, &m.path, &m.addr)
+	best.entry(&m.cur, &m.buf)
 	m.advance()
 	// Parts mapping an object to the same path: the latest source wins.
 	for len(m.h) > 0 && m.h[0].path == m.cur.Path {
 		if m.h[0].order > best.order {
 			best = m.h[0]
-			best.entry(&m.cur, &m.path, &m.addr)
+			best.entry(&m.cur, &m.buf)
 		}
 		m.advance()
 		if m.err != nil {
