@@ -127,11 +127,15 @@ func (it *Iterator) list() error {
 // recycle gives the chunks of the page just used up to the next pages of
 // any listing, when the caller allows it (SetReuse).
 func (it *Iterator) recycle() {
+	if len(it.chunks) == 0 {
+		return
+	}
 	for _, c := range it.chunks {
 		putChunk(c)
 	}
 	clear(it.chunks)
 	it.chunks = it.chunks[:0]
+	it.cur = ListItem{} // its strings were in the chunks
 }
 
 // keepChunks notes the chunks of the page just read, to recycle, when the

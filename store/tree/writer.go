@@ -106,8 +106,7 @@ func (w *Writer) cut() error {
 	run := w.pending
 	// A spill file is the writer's, and writes are then synchronous: run
 	// is encoded, and the file free again, before the next Add. The next
-	// range codes its entries against buffers of run's, which its encoding
-	// does not read.
+	// range takes over the buffers run coded its entries against.
 	w.pending = pendingRange{spill: w.spill, last: run.last[:0], lastAddr: run.lastAddr[:0], lastType: run.lastType[:0]}
 	id := run.id()
 	idx := len(w.ranges)
@@ -118,6 +117,7 @@ func (w *Writer) cut() error {
 		Count:  int64(run.count),
 		Bytes:  run.size,
 	})
+	run.last, run.lastAddr, run.lastType = nil, nil, nil // the next range's now
 	if w.discard {
 		w.m.release(&run)
 		return nil

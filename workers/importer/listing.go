@@ -77,6 +77,7 @@ func (l *listIter) Next() bool {
 	if l.done || l.err != nil {
 		return false
 	}
+	l.cur = object{} // its strings may be in a page used up below
 	for l.it.Next() {
 		item := l.it.Item()
 		if item.IsPrefix {
