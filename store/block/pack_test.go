@@ -180,21 +180,29 @@ func (p *packedPages) ListPacked(_ context.Context, bucket string, opts ListOpti
 	return pb.Page(page.Truncated), nil
 }
 
+// listPages returns n pages of per objects of bucket "bkt", the i-th of
+// page p with the key and ETag obj gives and size i, all the items in
+// order, and the pages, each but the last truncated.
+func listPages(n, per int, obj func(p, i int) (key, etag string)) ([]ListItem, []ListPage) {
+	var all []ListItem
+	var pages []ListPage
+	for p := range n {
+		var items []ListItem
+		for i := range per {
+			key, etag := obj(p, i)
+			items = append(items, ListItem{Key: key, Object: ObjectInfo{Bucket: "bkt", Key: key, Size: int64(i), ETag: etag}})
+		}
+		all = append(all, items...)
+		pages = append(pages, ListPage{Items: items, Truncated: p < n-1})
+	}
+	return all, pages
+}
+
 // TestIteratorListsPacked: an iterator over a PackedLister gets its pages
 // packed, lists each from the last key of the one before, and gives back
 // every item.
 func TestIteratorListsPacked(t *testing.T) {
-	var all []ListItem
-	var pages []ListPage
-	for p := range 3 {
-		var items []ListItem
-		for i := range 50 {
-			key := fmt.Sprintf("k/%d/%03d", p, i)
-			items = append(items, ListItem{Key: key, Object: ObjectInfo{Bucket: "bkt", Key: key, Size: int64(i), ETag: "e"}})
-		}
-		all = append(all, items...)
-		pages = append(pages, ListPage{Items: items, Truncated: p < 2})
-	}
+	all, pages := listPages(3, 50, func(p, i int) (string, string) { return fmt.Sprintf("k/%d/%03d", p, i), "e" })
 	st := &packedPages{pages: pages}
 	it := ListAll(context.Background(), st, "bkt", ListOptions{Prefix: "k/", MaxKeys: 50})
 	var got []ListItem
@@ -221,17 +229,9 @@ func TestIteratorListsPacked(t *testing.T) {
 // (not copied) stay intact without reuse, and with reuse some are
 // overwritten by later pages, which fill the chunks of pages used up.
 func TestIteratorReuse(t *testing.T) {
-	var all []ListItem
-	var pages []ListPage
-	for p := range 20 {
-		var items []ListItem
-		for i := range 400 {
-			key := fmt.Sprintf("prefix/%02d/%04d/%s", p, i, strings.Repeat("x", 40))
-			items = append(items, ListItem{Key: key, Object: ObjectInfo{Bucket: "bkt", Key: key, Size: int64(i), ETag: fmt.Sprintf("%032x", p*1000+i)}})
-		}
-		all = append(all, items...)
-		pages = append(pages, ListPage{Items: items, Truncated: p < 19})
-	}
+	all, pages := listPages(20, 400, func(p, i int) (string, string) {
+		return fmt.Sprintf("prefix/%02d/%04d/%s", p, i, strings.Repeat("x", 40)), fmt.Sprintf("%032x", p*1000+i)
+	})
 	for _, reuse := range []bool{false, true} {
 		it := ListAll(context.Background(), &packedPages{pages: pages}, "bkt", ListOptions{MaxKeys: 400})
 		it.SetReuse(reuse)
