@@ -15,8 +15,9 @@ import (
 // of the ListItems, for an S3 listing. An Iterator holds its page packed,
 // so that many iterators each holding a page take little memory, unpacks
 // one item at a time, and drops each chunk once it has unpacked it. The
-// strings of unpacked items share the chunk, which is never written again.
-// A page in chunks of a small-object size, not in one large buffer, takes
+// strings of unpacked items share the chunk, which is never written again,
+// unless the iterator's caller lets it recycle the chunks of the pages it
+// has used up (Iterator.SetReuse). A page in chunks of a small-object size, not in one large buffer, takes
 // no run of free pages from the heap, which a worker listing all along
 // would otherwise fragment and grow.
 //
