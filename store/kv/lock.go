@@ -11,6 +11,18 @@ import (
 	"time"
 )
 
+// A Leaser keeps the leases of locks by its own clock (a server's), so
+// that the processes sharing a lock need not agree on the time. Lock takes
+// its leases through it when the store is one; other stores' leases expire
+// by the clock of the process that reads them.
+type Leaser interface {
+	// Lease stores a lease of token for ttl under key, when the key is
+	// absent or holds a lease that has run out by the store's clock, and
+	// returns the value it stored. It returns nil, and writes nothing,
+	// while a live lease holds the key.
+	Lease(ctx context.Context, partition, key, token string, ttl time.Duration) ([]byte, error)
+}
+
 // Lock takes the lock named key in partition of s, shared by every process
 // of the store, waiting while another holder has it, and returns the
 // function that releases it. The lock is a lease: a holder that neither
@@ -23,40 +35,24 @@ func Lock(ctx context.Context, s Store, partition, key string, ttl time.Duration
 		return nil, err
 	}
 	token := hex.EncodeToString(id[:])
-	wait := time.Millisecond
-	releaser := func(mine []byte) func() {
-		return func() {
-			// Released even when ctx has ended; a store that does not
-			// answer leaves the lease to run out.
-			rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), releaseTimeout)
-			defer cancel()
-			_ = s.DeleteIf(rctx, partition, key, mine)
-		}
+	take := func() ([]byte, error) { return takeLease(ctx, s, partition, key, token, ttl) }
+	if l, ok := s.(Leaser); ok {
+		take = func() ([]byte, error) { return l.Lease(ctx, partition, key, token, ttl) }
 	}
+	wait := time.Millisecond
 	for {
-		mine := []byte(token + " " + strconv.FormatInt(time.Now().Add(ttl).UnixNano(), 10))
-		err := s.SetIf(ctx, partition, key, mine, nil)
-		if err == nil {
-			return releaser(mine), nil
-		}
-		if !errors.Is(err, ErrPredicateFailed) {
+		mine, err := take()
+		if err != nil {
 			return nil, fmt.Errorf("lock %s/%s: %w", partition, key, err)
 		}
-		held, err := s.Get(ctx, partition, key)
-		switch {
-		case errors.Is(err, ErrNotFound):
-			continue // released meanwhile
-		case err != nil:
-			return nil, fmt.Errorf("lock %s/%s: %w", partition, key, err)
-		case leaseExpired(held):
-			err := s.SetIf(ctx, partition, key, mine, held)
-			if err == nil {
-				return releaser(mine), nil
-			}
-			if !errors.Is(err, ErrPredicateFailed) {
-				return nil, fmt.Errorf("lock %s/%s: %w", partition, key, err)
-			}
-			continue // another taker was first
+		if mine != nil {
+			return func() {
+				// Released even when ctx has ended; a store that does not
+				// answer leaves the lease to run out.
+				rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), releaseTimeout)
+				defer cancel()
+				_ = s.DeleteIf(rctx, partition, key, mine)
+			}, nil
 		}
 		select {
 		case <-ctx.Done():
@@ -64,6 +60,40 @@ func Lock(ctx context.Context, s Store, partition, key string, ttl time.Duration
 		case <-time.After(wait):
 		}
 		wait = min(2*wait, 50*time.Millisecond)
+	}
+}
+
+// takeLease stores a lease of token for ttl under key when the key is
+// absent or its lease has run out by this process's clock, and returns the
+// value stored, or nil while another lease holds.
+func takeLease(ctx context.Context, s Store, partition, key, token string, ttl time.Duration) ([]byte, error) {
+	for {
+		mine := []byte(token + " " + strconv.FormatInt(time.Now().Add(ttl).UnixNano(), 10))
+		err := s.SetIf(ctx, partition, key, mine, nil)
+		if err == nil {
+			return mine, nil
+		}
+		if !errors.Is(err, ErrPredicateFailed) {
+			return nil, err
+		}
+		held, err := s.Get(ctx, partition, key)
+		switch {
+		case errors.Is(err, ErrNotFound):
+			continue // released meanwhile
+		case err != nil:
+			return nil, err
+		case !leaseExpired(held):
+			return nil, nil
+		}
+		err = s.SetIf(ctx, partition, key, mine, held)
+		switch {
+		case err == nil:
+			return mine, nil
+		case errors.Is(err, ErrPredicateFailed):
+			return nil, nil // another taker was first
+		default:
+			return nil, err
+		}
 	}
 }
 

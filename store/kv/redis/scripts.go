@@ -68,3 +68,23 @@ for i = 1, #members, chunk do
 end
 return out
 `)
+
+// leaseScript stores the lease "ARGV[2] <expiry>" under ARGV[1], its
+// expiry ARGV[3] nanoseconds after the server's time, unless a lease
+// there has not run out by the server's time. It returns the value it
+// stored, or false. Times are Lua numbers: nanoseconds since 1970 are
+// exact to 256 ns, and written without an exponent, as the Go code writes
+// and reads them. A value that is not a lease counts as run out.
+var leaseScript = goredis.NewScript(`
+local t = redis.call('TIME')
+local now = (tonumber(t[1]) * 1000000 + tonumber(t[2])) * 1000
+local cur = redis.call('HGET', KEYS[1], ARGV[1])
+if cur then
+  local expiry = tonumber(string.match(cur, ' (%d+)$'))
+  if expiry and expiry >= now then return false end
+end
+local v = ARGV[2] .. ' ' .. string.format('%.0f', now + tonumber(ARGV[3]))
+redis.call('HSET', KEYS[1], ARGV[1], v)
+redis.call('ZADD', KEYS[2], 0, ARGV[1])
+return v
+`)

@@ -4,8 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 	"sync/atomic"
+	"time"
 
 	goredis "github.com/redis/go-redis/v9"
 
@@ -13,7 +15,10 @@ import (
 	"github.com/lakeq/lakeq/store/kv"
 )
 
-var _ kv.Store = (*Store)(nil)
+var (
+	_ kv.Store  = (*Store)(nil)
+	_ kv.Leaser = (*Store)(nil)
+)
 
 // Store is a kv.Store on Redis. It is safe for concurrent use.
 type Store struct {
@@ -108,6 +113,25 @@ func (s *Store) SetIf(ctx context.Context, partition, key string, value, pred []
 		return opError("set-if", partition, key, kv.ErrPredicateFailed)
 	}
 	return nil
+}
+
+// Lease stores a lease of token for ttl under key when the key is absent
+// or holds a lease that has run out by the Redis server's clock, and
+// returns the value it stored, or nil while a live lease holds the key
+// (kv.Leaser). Every process sharing the server shares its clock.
+func (s *Store) Lease(ctx context.Context, partition, key, token string, ttl time.Duration) ([]byte, error) {
+	if err := s.check(ctx, partition, key); err != nil {
+		return nil, opError("lease", partition, key, err)
+	}
+	k := partitionKeys(s.prefix, partition)
+	v, err := leaseScript.Run(ctx, s.client, []string{k.values, k.index}, key, token, strconv.FormatInt(ttl.Nanoseconds(), 10)).Text()
+	switch {
+	case errors.Is(err, goredis.Nil):
+		return nil, nil
+	case err != nil:
+		return nil, opError("lease", partition, key, s.translate(ctx, err))
+	}
+	return []byte(v), nil
 }
 
 // Delete removes key from partition; an absent key is not an error.

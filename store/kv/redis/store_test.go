@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -219,4 +220,66 @@ func TestRedisConfigErrorHidesPassword(t *testing.T) {
 func BenchmarkRedis(b *testing.B) {
 	srv := redistest.Start(b)
 	kvtest.Bench(b, func(b *testing.B) kv.Store { return newStore(b, srv, false) })
+}
+
+// TestRedisLeaseServerClock: a lease's expiry is the Redis server's time
+// plus the lease, and leases hold and run out by that clock, whatever the
+// clocks of the processes sharing it.
+func TestRedisLeaseServerClock(t *testing.T) {
+	ctx := context.Background()
+	srv := redistest.Start(t)
+	s := newStore(t, srv, false)
+	client := srv.NewClient(t)
+	expiryOf := func(v []byte) time.Time {
+		t.Helper()
+		_, n, ok := strings.Cut(string(v), " ")
+		ns, err := strconv.ParseInt(n, 10, 64)
+		if !ok || err != nil {
+			t.Fatalf("lease %q: want \"<token> <unix nanoseconds>\"", v)
+		}
+		return time.Unix(0, ns)
+	}
+
+	v, err := s.Lease(ctx, "locks", "l", "first", 300*time.Millisecond)
+	if err != nil || v == nil {
+		t.Fatalf("Lease of a free key: %q, %v", v, err)
+	}
+	server, err := client.Time(ctx).Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d := expiryOf(v).Sub(server); d <= 0 || d > 300*time.Millisecond {
+		t.Fatalf("lease %q expires %v after the server's time, want within the 300ms lease", v, d)
+	}
+	if got, err := s.Lease(ctx, "locks", "l", "second", time.Minute); err != nil || got != nil {
+		t.Fatalf("Lease of a held key: %q, %v; want nil", got, err)
+	}
+	if stored, err := s.Get(ctx, "locks", "l"); err != nil || string(stored) != string(v) {
+		t.Fatalf("the key holds %q (%v), want the first lease %q", stored, err, v)
+	}
+
+	// A lease written by a process whose clock is an hour behind the
+	// server's has run out, though that process would think it live for
+	// an hour yet; one written an hour ahead holds.
+	behind := "slow " + strconv.FormatInt(server.Add(-time.Hour+time.Minute).UnixNano(), 10)
+	if err := s.Set(ctx, "locks", "l", []byte(behind)); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := s.Lease(ctx, "locks", "l", "third", time.Minute); err != nil || !strings.HasPrefix(string(got), "third ") {
+		t.Fatalf("Lease over a lease run out by the server's clock: %q, %v", got, err)
+	}
+	ahead := "fast " + strconv.FormatInt(server.Add(time.Hour).UnixNano(), 10)
+	if err := s.Set(ctx, "locks", "l", []byte(ahead)); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := s.Lease(ctx, "locks", "l", "fourth", time.Minute); err != nil || got != nil {
+		t.Fatalf("Lease over a live lease: %q, %v; want nil", got, err)
+	}
+	// A value that is not a lease holds nothing.
+	if err := s.Set(ctx, "locks", "l", []byte("garbage")); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := s.Lease(ctx, "locks", "l", "fifth", time.Minute); err != nil || got == nil {
+		t.Fatalf("Lease over a value that is not a lease: %q, %v", got, err)
+	}
 }
