@@ -25,10 +25,7 @@ func TestListFastPath(t *testing.T) {
 	ctx := context.Background()
 	srv := miniotest.Start(t)
 	srv.MakeBucket(t, "fast")
-	st, err := s3.New(srv.Config())
-	if err != nil {
-		t.Fatal(err)
-	}
+	st := srv.NewStore(t)
 	r := rand.New(rand.NewPCG(3, 4))
 	keys := []string{"k/plain", "k/with space", "k/plus+sign", "k/pct%41", "k/hash#", "k/amp&lt;", "k/quote\"'", "k/ctl\x01\x1f",
 		"k/dir/é/漢/😀", "k/" + strings.Repeat(strings.Repeat("long", 60)+"/", 4) + "end"}
@@ -69,7 +66,7 @@ func TestListFastPath(t *testing.T) {
 		t.Fatalf("%d listing requests went to minio-go, want 0", n)
 	}
 	// An error answer is left to minio-go, which decodes it.
-	_, err = s3.ListObjectsV2(ctx, st, "missing-bucket", "", "", "", "", 10)
+	_, err := s3.ListObjectsV2(ctx, st, "missing-bucket", "", "", "", "", 10)
 	if minio.ToErrorResponse(err).Code != "NoSuchBucket" {
 		t.Fatalf("listing a missing bucket: %v, want NoSuchBucket", err)
 	}
@@ -145,10 +142,7 @@ func TestListPackedMatchesList(t *testing.T) {
 	ctx := context.Background()
 	srv := miniotest.Start(t)
 	srv.MakeBucket(t, "packed")
-	st, err := s3.New(srv.Config())
-	if err != nil {
-		t.Fatal(err)
-	}
+	st := srv.NewStore(t)
 	r := rand.New(rand.NewPCG(5, 6))
 	keys := []string{"k/", "k!/x", "k-b/x", "k/a b", "k/plus+", "k/pct%2F", "k/sub/1", "k/sub/2", "k/é/漢", "k0", "z"}
 	for range 30 {
