@@ -17,9 +17,10 @@ import (
 // one item at a time, and drops each chunk once it has unpacked it. The
 // strings of unpacked items share the chunk, which is never written again,
 // unless the iterator's caller lets it recycle the chunks of the pages it
-// has used up (Iterator.SetReuse). A page in chunks of a small-object size, not in one large buffer, takes
-// no run of free pages from the heap, which a worker listing all along
-// would otherwise fragment and grow.
+// has used up (Iterator.SetReuse). A page in chunks of a small-object
+// size, not in one large buffer, takes no run of free pages from the
+// heap, which a worker listing all along would otherwise fragment and
+// grow.
 //
 // Only plain pages are packed: items without metadata, whose modification
 // times are in UTC (or zero). Others are kept as they are.

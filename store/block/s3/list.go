@@ -182,11 +182,9 @@ func (k *itemSink) addResult(res *listResult, after string) {
 	} else {
 		k.items = slices.Grow(k.items, len(res.Objects)+len(res.Prefixes))
 	}
-	for _, o := range res.Objects {
-		if o.Key > after {
-			k.items = append(k.items, block.ListItem{Key: o.Key, Object: block.ObjectInfo{
-				Bucket: k.bucket, Key: o.Key, Size: o.Size, ETag: strings.Trim(o.ETag, `"`), LastModified: o.LastModified,
-			}})
+	for i := range res.Objects {
+		if o := &res.Objects[i]; o.Key > after {
+			k.items = append(k.items, o.item(k.bucket))
 		}
 	}
 	objectSlices.put(res.Objects)

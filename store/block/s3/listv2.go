@@ -85,15 +85,24 @@ func (r *listResult) pack(p *packing) error {
 		return fmt.Errorf("%w: common prefixes in a listing without a delimiter", errListXML)
 	}
 	r.Packed = block.NewPageBuilder(p.bucket)
-	for _, o := range r.Objects {
-		if o.Key > p.after {
-			r.Packed.Add(&block.ListItem{Key: o.Key, Object: block.ObjectInfo{
-				Bucket: p.bucket, Key: o.Key, Size: o.Size, ETag: strings.Trim(o.ETag, `"`), LastModified: o.LastModified,
-			}})
+	for i := range r.Objects {
+		if o := &r.Objects[i]; o.Key > p.after {
+			if !r.Packed.Follows([]byte(o.Key)) {
+				return errUnordered // as a packed decode finds it
+			}
+			item := o.item(p.bucket)
+			r.Packed.Add(&item)
 		}
 	}
 	r.Objects = nil
 	return nil
+}
+
+// item returns o as an item of a listing of bucket.
+func (o *listObject) item(bucket string) block.ListItem {
+	return block.ListItem{Key: o.Key, Object: block.ObjectInfo{
+		Bucket: bucket, Key: o.Key, Size: o.Size, ETag: strings.Trim(o.ETag, `"`), LastModified: o.LastModified,
+	}}
 }
 
 // fromMinIO converts minio-go's decoded answer.

@@ -9,6 +9,7 @@ import (
 	"io"
 	"math/rand/v2"
 	"net/url"
+	"reflect"
 	"slices"
 	"strings"
 	"testing"
@@ -16,6 +17,8 @@ import (
 	"time"
 
 	"github.com/minio/minio-go/v7"
+
+	"github.com/lakeq/lakeq/store/block"
 )
 
 // slowDecode decodes a ListObjectsV2 answer the way minio-go does:
@@ -433,4 +436,23 @@ func BenchmarkDecodeListV2(b *testing.B) {
 			slowDecode(b, doc)
 		}
 	})
+}
+
+// TestPackMinIOAnswer: an answer decoded by minio-go is packed as the
+// fast decoder packs one: the objects after the start key, in order, and
+// errUnordered for keys out of order, which ListPacked leaves to List.
+func TestPackMinIOAnswer(t *testing.T) {
+	objs := []listObject{{Key: "a", ETag: `"e1"`}, {Key: "b", Size: 2, ETag: `"e2"`}, {Key: "c", Size: 3}}
+	res := listResult{Objects: slices.Clone(objs)}
+	if err := res.pack(&packing{bucket: "bkt", after: "a"}); err != nil {
+		t.Fatal(err)
+	}
+	want := []block.ListItem{objs[1].item("bkt"), objs[2].item("bkt")}
+	if got := res.Packed.Page(false).Items("bkt"); !reflect.DeepEqual(got, want) || res.Objects != nil {
+		t.Fatalf("packed %+v, want %+v", got, want)
+	}
+	res = listResult{Objects: []listObject{objs[1], objs[0], objs[2]}}
+	if err := res.pack(&packing{bucket: "bkt"}); !errors.Is(err, errUnordered) {
+		t.Fatalf("keys out of order: %v, want %v", err, errUnordered)
+	}
 }
